@@ -1,0 +1,327 @@
+// Package users stores the accounts of latchkey's built-in issuer: users,
+// their organization and role, and their argon2id password hashes, in
+// buckets of a bbolt database.
+//
+// The first account to sign up creates the organization and becomes its
+// admin; every later account joins it as a viewer. Passwords are hashed
+// with argon2id, outside any write transaction, and at most
+// Options.MaxConcurrentHashes hashes are computed at once. Every write is a
+// single bbolt transaction committed (and fsynced) before the call returns.
+package users
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Bucket names. All of this package's buckets start with "users.".
+var (
+	bucketUsers   = []byte("users.users")   // user ID -> JSON User
+	bucketByEmail = []byte("users.byemail") // normalised email -> user ID
+	bucketOrgs    = []byte("users.orgs")    // organization ID -> JSON Organization
+	bucketMeta    = []byte("users.meta")    // see meta keys
+)
+
+// Keys of bucketMeta.
+var (
+	metaSchema = []byte("schema")       // schemaVersion
+	metaOrgID  = []byte("organization") // ID of the single organization
+)
+
+// schemaVersion is the layout of the buckets written by this package.
+const schemaVersion = "1"
+
+// DefaultOrganizationName is the name of the organization created by the
+// first sign-up when Options.OrganizationName is empty.
+const DefaultOrganizationName = "Default organization"
+
+// Options configures a Store. Zero values get the defaults noted.
+type Options struct {
+	// ValidEmailDomain, if not empty, is the only email domain allowed to
+	// sign up, compared case-insensitively and exactly: "example.com"
+	// admits neither "sub.example.com" nor "badexample.com". It applies to
+	// every sign-up, the first included. It must itself be a valid domain
+	// (no '@').
+	ValidEmailDomain string
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+	// Rand is the source of randomness for IDs and salts; default
+	// crypto/rand.Reader. It need not be safe for concurrent use.
+	Rand io.Reader
+	// Hash are the argon2id parameters for new hashes. Each zero field
+	// takes the value of the same field of DefaultHashParams, so the zero
+	// HashParams means DefaultHashParams.
+	Hash HashParams
+	// MaxConcurrentHashes bounds the argon2 computations running at once;
+	// others wait, or give up when their context is done. Default
+	// runtime.GOMAXPROCS(0).
+	MaxConcurrentHashes int
+	// OrganizationName is the name given to the organization the first
+	// account creates; default DefaultOrganizationName.
+	OrganizationName string
+}
+
+// Store holds users and their organization in a bbolt database. It is safe
+// for concurrent use.
+type Store struct {
+	db      *bbolt.DB
+	now     func() time.Time
+	randMu  sync.Mutex // guards rand
+	rand    io.Reader
+	params  HashParams
+	domain  string // normalised ValidEmailDomain, "" for any
+	orgName string
+	limiter *hashLimiter
+	// dummyHash is verified when Authenticate finds no user, so that an
+	// unknown email costs as much as a wrong password.
+	dummyHash string
+}
+
+// New returns a Store over db, creating its buckets if they are missing.
+// It computes one password hash (for Authenticate's timing equalisation),
+// so it takes as long as one login.
+func New(db *bbolt.DB, opts Options) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("users: new store: nil database")
+	}
+	s := &Store{
+		db:      db,
+		now:     opts.Now,
+		rand:    opts.Rand,
+		params:  opts.Hash.withDefaults(),
+		orgName: strings.TrimSpace(opts.OrganizationName),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.orgName == "" {
+		s.orgName = DefaultOrganizationName
+	}
+	if err := s.params.validate(); err != nil {
+		return nil, fmt.Errorf("users: new store: %w", err)
+	}
+	n := opts.MaxConcurrentHashes
+	if n < 0 {
+		return nil, fmt.Errorf("users: new store: MaxConcurrentHashes is negative (%d)", n)
+	}
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	s.limiter = newHashLimiter(n)
+	var err error
+	if s.domain, err = normalizeDomainPolicy(opts.ValidEmailDomain); err != nil {
+		return nil, fmt.Errorf("users: new store: %w", err)
+	}
+
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketUsers, bucketByEmail, bucketOrgs, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(metaSchema); {
+		case v == nil:
+			return meta.Put(metaSchema, []byte(schemaVersion))
+		case string(v) != schemaVersion:
+			return fmt.Errorf("unsupported schema version %q (want %q)", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("users: new store: %w", err)
+	}
+
+	var dummy [32]byte
+	if err := s.readRand(dummy[:]); err != nil {
+		return nil, fmt.Errorf("users: new store: generating dummy password: %w", err)
+	}
+	if s.dummyHash, err = s.hashPassword(context.Background(), hex.EncodeToString(dummy[:])); err != nil {
+		return nil, fmt.Errorf("users: new store: hashing dummy password: %w", err)
+	}
+	return s, nil
+}
+
+// Get returns the user with the given ID, or an error wrapping ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (User, error) {
+	if err := ctx.Err(); err != nil {
+		return User{}, fmt.Errorf("users: get %q: %w", id, err)
+	}
+	var u User
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		u, err = getUser(tx, id)
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("users: get %q: %w", id, err)
+	}
+	return u, nil
+}
+
+// ByEmail returns the user with the given email address, compared after
+// NormalizeEmail. If there is none the error wraps ErrNotFound; if email is
+// not a valid address, the error wraps both ErrNotFound and
+// ErrInvalidEmail.
+func (s *Store) ByEmail(ctx context.Context, email string) (User, error) {
+	normalized, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, fmt.Errorf("users: by email: %w: %w", ErrNotFound, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return User{}, fmt.Errorf("users: by email %q: %w", normalized, err)
+	}
+	var u User
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		u, err = getUserByEmail(tx, normalized)
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("users: by email %q: %w", normalized, err)
+	}
+	return u, nil
+}
+
+// Organization returns the organization with the given ID, or an error
+// wrapping ErrNotFound.
+func (s *Store) Organization(ctx context.Context, id string) (Organization, error) {
+	if err := ctx.Err(); err != nil {
+		return Organization{}, fmt.Errorf("users: organization %q: %w", id, err)
+	}
+	var org Organization
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketOrgs).Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		if err := json.Unmarshal(v, &org); err != nil {
+			return fmt.Errorf("decoding organization: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Organization{}, fmt.Errorf("users: organization %q: %w", id, err)
+	}
+	return org, nil
+}
+
+// Count returns the number of users.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("users: count: %w", err)
+	}
+	n := 0
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketUsers).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("users: count: %w", err)
+	}
+	return n, nil
+}
+
+// NeedsSetup reports whether no account exists yet, that is whether the
+// next SignUp will create the organization and its admin.
+func (s *Store) NeedsSetup(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("users: needs setup: %w", err)
+	}
+	empty := false
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bucketUsers).Cursor().First()
+		empty = k == nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("users: needs setup: %w", err)
+	}
+	return empty, nil
+}
+
+// SetDisabled disables or re-enables the user with the given ID. A disabled
+// user cannot authenticate. The error wraps ErrNotFound if there is no such
+// user.
+func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("users: set disabled %q: %w", id, err)
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		u, err := getUser(tx, id)
+		if err != nil {
+			return err
+		}
+		u.Disabled = disabled
+		return putUser(tx, u)
+	})
+	if err != nil {
+		return fmt.Errorf("users: set disabled %q: %w", id, err)
+	}
+	return nil
+}
+
+// newID returns 128 random bits in lower-case hex.
+func (s *Store) newID() (string, error) {
+	var b [16]byte
+	if err := s.readRand(b[:]); err != nil {
+		return "", fmt.Errorf("generating ID: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// getUser reads a user by ID; the error is ErrNotFound if absent.
+func getUser(tx *bbolt.Tx, id string) (User, error) {
+	v := tx.Bucket(bucketUsers).Get([]byte(id))
+	if v == nil {
+		return User{}, ErrNotFound
+	}
+	var u User
+	if err := json.Unmarshal(v, &u); err != nil {
+		return User{}, fmt.Errorf("decoding user: %w", err)
+	}
+	return u, nil
+}
+
+// getUserByEmail reads a user by normalised email; the error is ErrNotFound
+// if absent.
+func getUserByEmail(tx *bbolt.Tx, email string) (User, error) {
+	id := tx.Bucket(bucketByEmail).Get([]byte(email))
+	if id == nil {
+		return User{}, ErrNotFound
+	}
+	u, err := getUser(tx, string(id))
+	if errors.Is(err, ErrNotFound) {
+		return User{}, fmt.Errorf("email index points at missing user %q: %w", id, ErrNotFound)
+	}
+	return u, err
+}
+
+// putUser writes u under its ID. The email index is the caller's business.
+func putUser(tx *bbolt.Tx, u User) error {
+	v, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("encoding user: %w", err)
+	}
+	if err := tx.Bucket(bucketUsers).Put([]byte(u.ID), v); err != nil {
+		return fmt.Errorf("writing user: %w", err)
+	}
+	return nil
+}
