@@ -1,0 +1,84 @@
+package op
+
+import (
+	"sync"
+	"time"
+)
+
+// throttle slows down repeated failed sign-ins per key (a client address or
+// an account). After free failures every further one doubles the wait, up to
+// max; a success or quiet period forgets the key. There is no permanent
+// lockout, so an attacker cannot lock a real user out for long.
+type throttle struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	free    int
+	base    time.Duration
+	max     time.Duration
+	entries map[string]*throttleEntry
+}
+
+type throttleEntry struct {
+	failures int
+	until    time.Time
+	last     time.Time
+}
+
+const throttleMaxEntries = 100_000
+
+func newThrottle(now func() time.Time) *throttle {
+	return &throttle{now: now, free: 5, base: time.Second, max: 15 * time.Minute, entries: map[string]*throttleEntry{}}
+}
+
+// wait returns how long key must wait before its next attempt.
+func (t *throttle) wait(key string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	if !ok {
+		return 0
+	}
+	if d := e.until.Sub(t.now()); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// fail records a failed attempt for key.
+func (t *throttle) fail(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	e, ok := t.entries[key]
+	if !ok || now.Sub(e.last) > t.max {
+		if len(t.entries) >= throttleMaxEntries {
+			t.sweepLocked(now)
+		}
+		e = &throttleEntry{}
+		t.entries[key] = e
+	}
+	e.failures++
+	e.last = now
+	if over := e.failures - t.free; over > 0 {
+		d := t.base << min(over-1, 20)
+		if d > t.max || d <= 0 {
+			d = t.max
+		}
+		e.until = now.Add(d)
+	}
+}
+
+// succeed forgets key.
+func (t *throttle) succeed(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.entries, key)
+}
+
+func (t *throttle) sweepLocked(now time.Time) {
+	for k, e := range t.entries {
+		if now.Sub(e.last) > t.max {
+			delete(t.entries, k)
+		}
+	}
+}
