@@ -83,24 +83,27 @@ type Config struct {
 // Issuer is the built-in OpenID Provider. It is an http.Handler for the
 // issuer's path (for example /oidc/...).
 type Issuer struct {
-	issuer      string
-	path        string
-	secure      bool
-	homeURL     string
-	db          *bbolt.DB
-	accounts    accounts
-	store       *storage
-	provider    *zop.Provider
-	handler     http.Handler
-	discovery   []byte
-	pages       *pages
-	csrfKey     []byte
-	throttle    *throttle
-	emailDomain string
-	life        Lifetimes
-	log         *slog.Logger
-	now         func() time.Time
-	rand        io.Reader
+	issuer    string
+	path      string
+	secure    bool
+	homeURL   string
+	db        *bbolt.DB
+	accounts  accounts
+	store     *storage
+	provider  *zop.Provider
+	handler   http.Handler
+	discovery []byte
+	pages     *pages
+	csrfKey   []byte
+	// Failed sign-ins are throttled per account and, more leniently (many
+	// people may share one address), per client address.
+	accountThrottle *throttle
+	addressThrottle *throttle
+	emailDomain     string
+	life            Lifetimes
+	log             *slog.Logger
+	now             func() time.Time
+	rand            io.Reader
 }
 
 // New builds an Issuer.
@@ -134,7 +137,8 @@ func New(cfg Config) (*Issuer, error) {
 	if i.rand == nil {
 		i.rand = rand.Reader
 	}
-	i.throttle = newThrottle(i.now)
+	i.accountThrottle = newThrottle(i.now, 5)
+	i.addressThrottle = newThrottle(i.now, 20)
 	if i.homeURL == "" {
 		i.homeURL = u.Scheme + "://" + u.Host + "/"
 	}

@@ -148,9 +148,9 @@ func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Email = strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
-	ipKey := "ip:" + clientIP(r)
-	acctKey := "acct:" + strings.ToLower(data.Email)
-	if d := max(i.throttle.wait(ipKey), i.throttle.wait(acctKey)); d > 0 {
+	ipKey := clientIP(r)
+	acctKey := strings.ToLower(data.Email)
+	if d := max(i.addressThrottle.wait(ipKey), i.accountThrottle.wait(acctKey)); d > 0 {
 		secs := int(d.Round(time.Second) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		data.Error = fmt.Sprintf("Too many attempts. Wait %d seconds and try again.", max(secs, 1))
@@ -164,14 +164,14 @@ func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 			i.serverError(w, r, err)
 			return
 		}
-		i.throttle.fail(ipKey)
-		i.throttle.fail(acctKey)
+		i.addressThrottle.fail(ipKey)
+		i.accountThrottle.fail(acctKey)
 		i.log.Info("audit: sign-in failed", "event", "signin.failure", "remote", clientIP(r))
 		data.Error = msgBadLogin
 		i.render(w, r, http.StatusUnauthorized, "login", data)
 		return
 	}
-	i.throttle.succeed(acctKey)
+	i.accountThrottle.succeed(acctKey)
 	s, err := i.newSession(w, r, u.ID, []string{"pwd"})
 	if err != nil {
 		i.serverError(w, r, err)

@@ -26,8 +26,10 @@ type throttleEntry struct {
 
 const throttleMaxEntries = 100_000
 
-func newThrottle(now func() time.Time) *throttle {
-	return &throttle{now: now, free: 5, base: time.Second, max: 15 * time.Minute, entries: map[string]*throttleEntry{}}
+// newThrottle returns a throttle that lets free failures through before
+// delays start.
+func newThrottle(now func() time.Time, free int) *throttle {
+	return &throttle{now: now, free: free, base: time.Second, max: 15 * time.Minute, entries: map[string]*throttleEntry{}}
 }
 
 // wait returns how long key must wait before its next attempt.
