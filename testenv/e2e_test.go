@@ -2,9 +2,12 @@ package testenv_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/latchkey-dev/latchkey/rp"
 	"github.com/latchkey-dev/latchkey/testenv"
 )
 
@@ -44,4 +47,232 @@ func TestSignUpLoginMeLogout(t *testing.T) {
 	if id, _ := env.Me(again); !id.HasRole("admin") {
 		t.Errorf("admin after login: %+v", id)
 	}
+}
+
+func TestSecondLoginUsesIssuerSession(t *testing.T) {
+	env := testenv.New(t)
+	c := env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	// Drop only the backend session; the issuer's own session remains.
+	env.Do(c, http.MethodGet, "/", nil)
+	u, _ := url.Parse(env.URL)
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: rp.SessionCookie, Value: "", Path: "/", MaxAge: -1}})
+	if _, status := env.Me(c); status != http.StatusUnauthorized {
+		t.Fatalf("me without backend cookie: %d", status)
+	}
+	page := env.Get(c, "/api/v1/auth/login?redirect=/somewhere")
+	if strings.Contains(page.Body, `name="password"`) {
+		t.Fatalf("second login asked for the password again: %s", page.URL)
+	}
+	if page.URL.Path != "/somewhere" {
+		t.Errorf("after login landed on %s, want /somewhere", page.URL)
+	}
+	if id, status := env.Me(c); status != http.StatusOK || id.Email != "ada@example.com" {
+		t.Errorf("me after SSO login: %d %+v", status, id)
+	}
+}
+
+func TestWrongPasswordAndUnknownEmailLookTheSame(t *testing.T) {
+	env := testenv.New(t)
+	env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	try := func(email, password string) *testenv.Response {
+		c := env.Client()
+		return env.Submit(c, env.Get(c, "/api/v1/auth/login"), url.Values{"email": {email}, "password": {password}})
+	}
+	wrong := try("ada@example.com", "wrong password!")
+	unknown := try("nobody@example.com", "wrong password!")
+	for name, r := range map[string]*testenv.Response{"wrong password": wrong, "unknown email": unknown} {
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", name, r.StatusCode)
+		}
+		if !strings.Contains(r.Body, "Incorrect email or password.") {
+			t.Errorf("%s: page lacks the common message:\n%s", name, r.Body)
+		}
+		if !strings.Contains(r.Body, `name="password"`) {
+			t.Errorf("%s: the form is not shown again", name)
+		}
+	}
+}
+
+func TestLoginThrottling(t *testing.T) {
+	env := testenv.New(t)
+	env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	c := env.Client()
+	var last *testenv.Response
+	for range 7 {
+		last = env.Submit(c, env.Get(c, "/api/v1/auth/login"), url.Values{"email": {"ada@example.com"}, "password": {"guess guess"}})
+		if last.StatusCode == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
+		t.Fatalf("repeated failures: status %d Retry-After %q, want 429 with Retry-After", last.StatusCode, last.Header.Get("Retry-After"))
+	}
+	// While throttled even the right password is not tried.
+	ok := env.Submit(c, env.Get(c, "/api/v1/auth/login"), url.Values{"email": {"ada@example.com"}, "password": {"correct horse battery"}})
+	if ok.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("right password while throttled: status %d, want 429", ok.StatusCode)
+	}
+}
+
+func TestForeignEmailDomainRefused(t *testing.T) {
+	env := testenv.New(t, testenv.WithValidEmailDomain("example.com"))
+	c := env.Client()
+	page := env.Get(c, "/api/v1/auth/login?prompt=create")
+	for _, email := range []string{"eve@evil.com", "eve@sub.example.com", "eve@badexample.com"} {
+		r := env.Submit(c, page, url.Values{"email": {email}, "name": {"Eve"}, "password": {"long enough password"}})
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.Body, "@example.com") {
+			t.Errorf("%s: status %d, want 400 naming @example.com:\n%s", email, r.StatusCode, r.Body)
+		}
+	}
+	if _, status := env.Me(c); status != http.StatusUnauthorized {
+		t.Errorf("refused sign-up still signed in: %d", status)
+	}
+	env.SignUp("ada@EXAMPLE.com", "Ada", "correct horse battery")
+}
+
+func TestSignUpFieldErrors(t *testing.T) {
+	env := testenv.New(t)
+	env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	c := env.Client()
+	page := env.Get(c, "/api/v1/auth/login?prompt=create")
+	cases := []struct {
+		name, email, fullName, password, want string
+	}{
+		{"bad email", "not-an-email", "X", "long enough password", "Enter an email address"},
+		{"short password", "x@example.com", "X", "short", "at least 8 characters"},
+		{"long password", "x@example.com", "X", strings.Repeat("p", 129), "at most 128 characters"},
+		{"no name", "x@example.com", "  ", "long enough password", "Enter your name"},
+		{"taken", "ADA@example.com", "X", "long enough password", "already exists"},
+	}
+	for _, tc := range cases {
+		r := env.Submit(c, page, url.Values{"email": {tc.email}, "name": {tc.fullName}, "password": {tc.password}})
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.Body, tc.want) {
+			t.Errorf("%s: status %d, want 400 with %q", tc.name, r.StatusCode, tc.want)
+		}
+		if strings.Contains(r.Body, tc.password) && len(tc.password) > 0 {
+			t.Errorf("%s: the page echoes the password", tc.name)
+		}
+	}
+}
+
+func TestFormsRequireCSRFToken(t *testing.T) {
+	env := testenv.New(t)
+	c := env.Client()
+	page := env.Get(c, "/api/v1/auth/login?prompt=create")
+	for _, token := range []string{"", "forged"} {
+		r := env.Submit(c, page, url.Values{"csrf": {token}, "email": {"ada@example.com"}, "name": {"Ada"}, "password": {"correct horse battery"}})
+		if r.StatusCode != http.StatusForbidden {
+			t.Errorf("csrf %q: status %d, want 403", token, r.StatusCode)
+		}
+	}
+	if n, _ := env.Server().Users().Count(t.Context()); n != 0 {
+		t.Errorf("a forged form created %d accounts", n)
+	}
+	// A cross-origin POST is refused by net/http's CrossOriginProtection.
+	f, _ := testenv.ParseForm(page.Body)
+	req, _ := http.NewRequest(http.MethodPost, env.URL+"/oidc/signup", strings.NewReader(f.Values.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST: status %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestSessionCookieTamperedOrExpired(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	env := testenv.New(t, testenv.WithClock(func() time.Time { return clock() }))
+	c := env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	u, _ := url.Parse(env.URL)
+	var session *http.Cookie
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == rp.SessionCookie {
+			session = ck
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie")
+	}
+	parts := strings.Split(session.Value, ".")
+	if len(parts) != 3 {
+		t.Fatalf("session cookie is not a compact JWT")
+	}
+	forged := []string{
+		parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])-2] + "AA", // bad signature
+		parts[0] + "." + strings.ToUpper(parts[1][:4]) + parts[1][4:] + "." + parts[2],
+		"eyJhbGciOiJub25lIn0." + parts[1] + ".", // alg none
+		"garbage",
+	}
+	for _, v := range forged {
+		bad := env.Client()
+		bad.Jar.SetCookies(u, []*http.Cookie{{Name: rp.SessionCookie, Value: v, Path: "/"}})
+		if _, status := env.Me(bad); status != http.StatusUnauthorized {
+			t.Errorf("forged cookie %.20q…: status %d, want 401", v, status)
+		}
+	}
+	if _, status := env.Me(c); status != http.StatusOK {
+		t.Fatalf("genuine cookie refused: %d", status)
+	}
+	now = now.Add(13 * time.Hour) // past the 12h session lifetime
+	if _, status := env.Me(c); status != http.StatusUnauthorized {
+		t.Errorf("expired session: status %d, want 401", status)
+	}
+}
+
+func TestCallbackRejectsBadState(t *testing.T) {
+	env := testenv.New(t)
+	env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	c := env.Client()
+	env.Get(c, "/api/v1/auth/login") // sets the login transaction cookie
+	r := env.Get(c, "/api/v1/auth/callback?code=abc&state=not-the-state")
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.Body, "state") {
+		t.Errorf("bad state: status %d\n%s", r.StatusCode, r.Body)
+	}
+	fresh := env.Client()
+	r = env.Get(fresh, "/api/v1/auth/callback?code=abc&state=x")
+	if r.StatusCode != http.StatusBadRequest {
+		t.Errorf("callback without a login transaction: status %d, want 400", r.StatusCode)
+	}
+	if _, status := env.Me(c); status != http.StatusUnauthorized {
+		t.Errorf("signed in after a bad callback: %d", status)
+	}
+}
+
+func TestLoginRedirectStaysOnSite(t *testing.T) {
+	env := testenv.New(t)
+	env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	for _, target := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"} {
+		c := env.Client()
+		page := env.Get(c, "/api/v1/auth/login?redirect="+url.QueryEscape(target))
+		r := env.Submit(c, page, url.Values{"email": {"ada@example.com"}, "password": {"correct horse battery"}})
+		if r.URL.Host != strings.TrimPrefix(env.URL, "http://") || r.URL.Path != "/" {
+			t.Errorf("redirect=%q landed on %s, want the start page", target, r.URL)
+		}
+	}
+}
+
+func TestRestartKeepsUsersKeysAndSessions(t *testing.T) {
+	env := testenv.New(t)
+	c := env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	before := env.Get(c, "/oidc/keys").Body
+	env.Restart()
+	if id, status := env.Me(c); status != http.StatusOK || id.Email != "ada@example.com" {
+		t.Fatalf("session after restart: %d %+v", status, id)
+	}
+	if after := env.Get(c, "/oidc/keys").Body; after != before {
+		t.Errorf("JWKS changed across restart:\n%s\n%s", before, after)
+	}
+	// The issuer session survived too: a new backend login needs no password.
+	u, _ := url.Parse(env.URL)
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: rp.SessionCookie, Value: "", Path: "/", MaxAge: -1}})
+	page := env.Get(c, "/api/v1/auth/login")
+	if strings.Contains(page.Body, `name="password"`) {
+		t.Errorf("issuer session lost across restart")
+	}
+	env.Login("ada@example.com", "correct horse battery")
 }
