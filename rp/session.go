@@ -82,7 +82,7 @@ func (c *jwtCodec) encode(v any) (string, error) {
 }
 
 func (c *jwtCodec) decode(token string, v any) error {
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.HS256})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.HS256})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidSession, err)
 	}

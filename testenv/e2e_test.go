@@ -2,11 +2,13 @@ package testenv_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/latchkey-dev/latchkey/cmd/latchkey/server"
 	"github.com/latchkey-dev/latchkey/rp"
 	"github.com/latchkey-dev/latchkey/testenv"
 )
@@ -275,4 +277,65 @@ func TestRestartKeepsUsersKeysAndSessions(t *testing.T) {
 		t.Errorf("issuer session lost across restart")
 	}
 	env.Login("ada@example.com", "correct horse battery")
+}
+
+func TestConfiguredJWTSecretSignsSessions(t *testing.T) {
+	secret := func(v string) testenv.Option {
+		return testenv.WithConfig(func(c *server.Config) { c.BasicAuth.JWTSecret = v })
+	}
+	secretA := strings.Repeat("a", 40)
+	env := testenv.New(t, secret(secretA))
+	c := env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	u, _ := url.Parse(env.URL)
+	saved := c.Jar.Cookies(u) // a refused cookie is cleared; keep a copy
+
+	// Same data and address, another secret: the session cookie is refused.
+	env.Restart(secret(strings.Repeat("b", 40)))
+	if _, status := env.Me(c); status != http.StatusUnauthorized {
+		t.Errorf("a cookie signed with another jwtSecret: status %d, want 401", status)
+	}
+	// Without a configured secret the generated one is used: still refused.
+	env.Restart(secret(""))
+	d := env.SignUp("bob@example.com", "Bob", "correct horse battery")
+	if _, status := env.Me(c); status != http.StatusUnauthorized {
+		t.Errorf("a cookie signed with jwtSecret under the generated secret: status %d, want 401", status)
+	}
+	// The configured secret wins over the generated one.
+	env.Restart(secret(secretA))
+	if _, status := env.Me(d); status != http.StatusUnauthorized {
+		t.Errorf("a cookie signed with the generated secret under a configured one: status %d, want 401", status)
+	}
+	c.Jar.SetCookies(u, saved)
+	if _, status := env.Me(c); status != http.StatusOK {
+		t.Errorf("a cookie signed with the configured jwtSecret: status %d, want 200", status)
+	}
+}
+
+func TestRequireMiddleware(t *testing.T) {
+	env := testenv.New(t)
+	backend := env.Server().RelyingParty().Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := rp.IdentityFrom(r.Context())
+		if !ok {
+			http.Error(w, "no identity", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte(id.Email + " " + strings.Join(id.Roles, ",")))
+	}))
+	ada := env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	call := func(c *http.Client) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/documents", nil)
+		u, _ := url.Parse(env.URL)
+		for _, ck := range c.Jar.Cookies(u) {
+			req.AddCookie(ck)
+		}
+		rec := httptest.NewRecorder()
+		backend.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := call(ada); code != http.StatusOK || body != "ada@example.com admin" {
+		t.Errorf("with a session: %d %q", code, body)
+	}
+	if code, _ := call(env.Client()); code != http.StatusUnauthorized {
+		t.Errorf("without a session: %d, want 401", code)
+	}
 }

@@ -157,10 +157,14 @@ func (e *Env) Close() {
 
 // Restart stops the server and starts it again on the same address over the
 // same data directory, as a process restart would. Cookies held by clients
-// stay valid for the new server.
-func (e *Env) Restart() {
+// stay valid for the new server. Options change the settings of the new
+// run (for example another configuration).
+func (e *Env) Restart(opts ...Option) {
 	e.t.Helper()
 	e.Close()
+	for _, o := range opts {
+		o(&e.s)
+	}
 	var l net.Listener
 	var err error
 	for range 50 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/latchkey-dev/latchkey/keys"
 	"github.com/latchkey-dev/latchkey/op"
@@ -76,7 +77,7 @@ func OpenDB(dataDir string, timeout time.Duration) (*bbolt.DB, string, error) {
 		path = abs
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, path, fmt.Errorf("%w: %s is locked (bbolt allows one process per file); stop the other process or use another latchkey.dataDir", ErrDataDirInUse, path)
 	}
 	if err != nil {
