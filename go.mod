@@ -3,6 +3,7 @@ module github.com/latchkey-dev/latchkey
 go 1.26.8
 
 require (
+	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/gorilla/mux v1.8.1
 	github.com/rs/cors v1.11.1

@@ -196,14 +196,7 @@ func New(cfg Config) (*Issuer, error) {
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess, ScopeRoles},
 		SupportedClaims:          supportedClaims,
 	}
-	opts := []zop.Option{zop.WithCORSOptions(&cors.Options{
-		// Token, userinfo and discovery may be called from browsers (SPAs
-		// with PKCE), but never with the issuer's cookies.
-		AllowOriginFunc:  func(string) bool { return true },
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept"},
-		AllowCredentials: false,
-	})}
+	opts := []zop.Option{zop.WithCORSOptions(corsOptions())}
 	if u.Scheme == "http" {
 		opts = append(opts, zop.WithAllowInsecure())
 	}
@@ -219,6 +212,17 @@ func New(cfg Config) (*Issuer, error) {
 	}
 	i.handler = i.routes()
 	return i, nil
+}
+
+// corsOptions let browsers (SPAs with PKCE) call the token, userinfo,
+// JWKS and discovery endpoints, but never with the issuer's cookies.
+func corsOptions() *cors.Options {
+	return &cors.Options{
+		AllowOriginFunc:  func(string) bool { return true },
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept"},
+		AllowCredentials: false,
+	}
 }
 
 // supportedClaims is what the issuer really emits (claims_supported).
@@ -301,10 +305,11 @@ func (i *Issuer) routes() http.Handler {
 			h.ServeHTTP(w, r)
 		})
 	}
-	r.Handle(p+"/.well-known/openid-configuration", http.HandlerFunc(i.serveDiscovery)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle(p+"/oauth/token", noStore(protocol))
-	r.Handle(p+"/oauth/introspect", noStore(protocol))
-	r.Handle(p+"/userinfo", noStore(protocol))
+	r.Handle(p+"/.well-known/openid-configuration", cors.New(*corsOptions()).Handler(http.HandlerFunc(i.serveDiscovery))).Methods(http.MethodGet, http.MethodHead, http.MethodOptions)
+	r.Handle(p+"/oauth/token", noStore(basicChallenge(protocol)))
+	r.Handle(p+"/oauth/introspect", noStore(basicChallenge(protocol)))
+	r.Handle(p+"/revoke", noStore(basicChallenge(protocol)))
+	r.Handle(p+"/userinfo", cors.New(*corsOptions()).Handler(noStore(http.HandlerFunc(i.serveUserinfo)))).Methods(http.MethodGet, http.MethodPost, http.MethodOptions)
 	r.Handle(p+"/authorize/callback", noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i.guardCallback(w, r, protocol)
 	})))

@@ -94,9 +94,14 @@ func (i *Issuer) satisfies(ar *authRequest, s session) bool {
 	if ar.HintSubject != "" && ar.HintSubject != s.UserID {
 		return false
 	}
+	if ar.hasPrompt(oidc.PromptLogin) {
+		return false
+	}
 	if ar.Request.MaxAge != nil {
+		// max_age=0 (also what prompt=login becomes) always asks again, even
+		// when the clock has not moved since the last sign-in.
 		age := i.now().Sub(s.AuthTime)
-		if age > time.Duration(*ar.Request.MaxAge)*time.Second {
+		if *ar.Request.MaxAge == 0 || age > time.Duration(*ar.Request.MaxAge)*time.Second {
 			return false
 		}
 	}

@@ -73,3 +73,7 @@ func serveStyle(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(styleCSS)
 }
+
+// Stylesheet returns the CSS the issuer's pages use, for other pages that
+// want to look the same.
+func Stylesheet() []byte { return bytes.Clone(styleCSS) }

@@ -576,6 +576,15 @@ func (s *storage) accessTokenByID(id, subject string) (*accessToken, error) {
 	return t, nil
 }
 
+// userinfo returns the claims a set of scopes grants.
+func (s *storage) userinfo(ctx context.Context, userID string, scopes []string) (*oidc.UserInfo, error) {
+	info := new(oidc.UserInfo)
+	if err := s.setUserinfo(ctx, info, userID, scopes); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
 // setUserinfo fills the claims a set of scopes grants. roles is always sent.
 func (s *storage) setUserinfo(ctx context.Context, info *oidc.UserInfo, userID string, scopes []string) error {
 	u, err := s.accounts.Get(ctx, userID)
@@ -593,8 +602,10 @@ func (s *storage) setUserinfo(ctx context.Context, info *oidc.UserInfo, userID s
 			info.PreferredUsername = u.Email
 		case oidc.ScopeEmail:
 			info.Email = u.Email
-			// latchkey sends no mail, so it never claims an address was verified.
+			// latchkey sends no mail, so it never claims an address was
+			// verified; the claim is sent explicitly (zitadel omits false).
 			info.EmailVerified = false
+			info.AppendClaims("email_verified", false)
 		}
 	}
 	info.AppendClaims("roles", []string{string(u.Role)})
