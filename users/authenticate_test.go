@@ -96,6 +96,7 @@ func TestAuthenticateUnknownEmailStillHashes(t *testing.T) {
 func TestAuthenticateDisabled(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t, Options{})
+	mustSignUp(t, s, "admin@example.com", "Admin", testPassword) // the last admin cannot be disabled
 	u := mustSignUp(t, s, "alice@example.com", "Alice", testPassword)
 	if err := s.SetDisabled(ctx, u.ID, true); err != nil {
 		t.Fatal(err)

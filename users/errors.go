@@ -41,4 +41,27 @@ var (
 	ErrMalformedHash = errors.New("users: malformed password hash")
 	// ErrInvalidHashParams reports HashParams outside the accepted bounds.
 	ErrInvalidHashParams = errors.New("users: invalid hash parameters")
+	// ErrInvalidRole reports a Role that is not one of the defined roles.
+	ErrInvalidRole = errors.New("users: invalid role")
+	// ErrLastAdmin reports a SetRole, SetDisabled or Remove refused
+	// because it would leave the organization without an active admin (an
+	// account with RoleAdmin that is not disabled).
+	ErrLastAdmin = errors.New("users: would remove the last active admin")
+	// ErrNotAdmin reports a CreateInvitation whose inviter is not an
+	// active admin.
+	ErrNotAdmin = errors.New("users: not an active admin")
+	// ErrNoOrganization reports a CreateInvitation before the first
+	// account, which creates the organization, exists.
+	ErrNoOrganization = errors.New("users: no organization yet")
+	// ErrInvitationInvalid reports an invitation token that is unknown,
+	// expired, revoked, replaced or already used, deliberately
+	// indistinguishable.
+	ErrInvitationInvalid = errors.New("users: invitation invalid or expired")
+	// ErrResetInvalid reports a password reset token that is unknown,
+	// expired, replaced or already used, or that belongs to a disabled
+	// account, deliberately indistinguishable.
+	ErrResetInvalid = errors.New("users: password reset link invalid or expired")
+	// ErrSignupClosed reports a SignUp refused by SignupInvite: an account
+	// already exists, so new accounts need an invitation.
+	ErrSignupClosed = errors.New("users: sign-up closed, an invitation is required")
 )

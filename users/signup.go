@@ -19,15 +19,17 @@ const MaxNameLength = 200
 // be 1 to MaxNameLength runes without control characters; the password must
 // pass ValidatePassword.
 //
-// The first account creates the organization and is its RoleAdmin; every
-// later account joins that organization as RoleViewer. This is decided in
-// the same transaction that checks the email is unused and writes the
-// account, so concurrent first sign-ups produce exactly one admin. The
-// account is durable when SignUp returns.
+// The first account creates the organization and is its RoleAdmin. Under
+// SignupOpen every later account joins that organization as RoleViewer;
+// under SignupInvite later sign-ups are refused with ErrSignupClosed (use
+// AcceptInvitation). This is decided in the same transaction that checks
+// the email is unused and writes the account, so concurrent first sign-ups
+// produce exactly one admin, and under SignupInvite exactly one account.
+// The account is durable when SignUp returns.
 //
 // Errors wrap ErrInvalidEmail, ErrNameRequired, ErrNameTooLong,
 // ErrInvalidName, ErrPasswordTooShort, ErrPasswordTooLong, ErrEmailDomain,
-// ErrEmailTaken, or ctx's error.
+// ErrSignupClosed, ErrEmailTaken, or ctx's error.
 func (s *Store) SignUp(ctx context.Context, email, name, password string) (User, error) {
 	normalized, err := NormalizeEmail(email)
 	if err != nil {
@@ -41,6 +43,22 @@ func (s *Store) SignUp(ctx context.Context, email, name, password string) (User,
 	}
 	if !domainAllowed(s.domain, normalized) {
 		return User{}, fmt.Errorf("users: sign up %q: %w: only %s addresses may sign up", normalized, ErrEmailDomain, s.domain)
+	}
+	if s.policy == SignupInvite {
+		// Refuse before hashing, so that a closed sign-up form costs
+		// nothing; the write transaction below decides for good.
+		if err := ctx.Err(); err != nil {
+			return User{}, fmt.Errorf("users: sign up %q: %w", normalized, err)
+		}
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			if tx.Bucket(bucketMeta).Get(metaOrgID) != nil {
+				return ErrSignupClosed
+			}
+			return nil
+		})
+		if err != nil {
+			return User{}, fmt.Errorf("users: sign up %q: %w", normalized, err)
+		}
 	}
 
 	// Slow work first, outside the write transaction, which serialises
@@ -70,6 +88,12 @@ func (s *Store) SignUp(ctx context.Context, email, name, password string) (User,
 	}
 
 	err = s.db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if s.policy == SignupInvite && meta.Get(metaOrgID) != nil {
+			// Not the first account: whoever won the race to be first
+			// committed before us.
+			return ErrSignupClosed
+		}
 		byEmail := tx.Bucket(bucketByEmail)
 		if byEmail.Get([]byte(normalized)) != nil {
 			return ErrEmailTaken
@@ -78,7 +102,6 @@ func (s *Store) SignUp(ctx context.Context, email, name, password string) (User,
 		if users.Get([]byte(u.ID)) != nil {
 			return fmt.Errorf("user ID collision for %q", u.ID)
 		}
-		meta := tx.Bucket(bucketMeta)
 		if existing := meta.Get(metaOrgID); existing != nil {
 			u.OrgID = string(existing)
 			u.Role = RoleViewer

@@ -3,10 +3,19 @@
 // buckets of a bbolt database.
 //
 // The first account to sign up creates the organization and becomes its
-// admin; every later account joins it as a viewer. Passwords are hashed
-// with argon2id, outside any write transaction, and at most
-// Options.MaxConcurrentHashes hashes are computed at once. Every write is a
-// single bbolt transaction committed (and fsynced) before the call returns.
+// admin. Under SignupOpen every later account signs up and joins it as a
+// viewer; under SignupInvite later accounts need an invitation, created by
+// an admin, which carries their role. Admins manage accounts (List,
+// SetRole, SetDisabled, Remove), subject to the rule that the organization
+// always keeps at least one active admin. Users change their own name and
+// password, sign out everywhere, or reset a forgotten password with a
+// single-use link.
+//
+// Passwords are hashed with argon2id, outside any write transaction, and at
+// most Options.MaxConcurrentHashes hashes are computed at once. Invitation
+// and reset tokens are stored only as their SHA-256 digests. Every write is
+// a single bbolt transaction committed (and fsynced) before the call
+// returns.
 package users
 
 import (
@@ -31,7 +40,18 @@ var (
 	bucketByEmail = []byte("users.byemail") // normalised email -> user ID
 	bucketOrgs    = []byte("users.orgs")    // organization ID -> JSON Organization
 	bucketMeta    = []byte("users.meta")    // see meta keys
+
+	bucketInvitations  = []byte("users.invitations")  // SHA-256(token) -> JSON Invitation
+	bucketInviteEmails = []byte("users.inviteemails") // normalised email -> SHA-256(token)
+	bucketResets       = []byte("users.resets")       // SHA-256(token) -> JSON resetRecord
+	bucketResetUsers   = []byte("users.resetusers")   // user ID -> SHA-256(token)
 )
+
+// allBuckets are created by New.
+var allBuckets = [][]byte{
+	bucketUsers, bucketByEmail, bucketOrgs, bucketMeta,
+	bucketInvitations, bucketInviteEmails, bucketResets, bucketResetUsers,
+}
 
 // Keys of bucketMeta.
 var (
@@ -40,6 +60,8 @@ var (
 )
 
 // schemaVersion is the layout of the buckets written by this package.
+// Version 1 gained buckets and User fields compatibly (missing buckets are
+// created, missing fields are zero), so it did not change.
 const schemaVersion = "1"
 
 // DefaultOrganizationName is the name of the organization created by the
@@ -70,6 +92,12 @@ type Options struct {
 	// OrganizationName is the name given to the organization the first
 	// account creates; default DefaultOrganizationName.
 	OrganizationName string
+	// SignupPolicy decides who may SignUp: "" or SignupOpen (the
+	// default) lets anyone in ValidEmailDomain sign up, later accounts
+	// joining as RoleViewer; SignupInvite lets SignUp create only the
+	// very first account, later ones need an invitation. See
+	// ParseSignupPolicy.
+	SignupPolicy SignupPolicy
 }
 
 // Store holds users and their organization in a bbolt database. It is safe
@@ -82,6 +110,7 @@ type Store struct {
 	params  HashParams
 	domain  string // normalised ValidEmailDomain, "" for any
 	orgName string
+	policy  SignupPolicy
 	limiter *hashLimiter
 	// dummyHash is verified when Authenticate finds no user, so that an
 	// unknown email costs as much as a wrong password.
@@ -111,6 +140,10 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 	if s.orgName == "" {
 		s.orgName = DefaultOrganizationName
 	}
+	var err error
+	if s.policy, err = ParseSignupPolicy(string(opts.SignupPolicy)); err != nil {
+		return nil, fmt.Errorf("users: new store: %w", err)
+	}
 	if err := s.params.validate(); err != nil {
 		return nil, fmt.Errorf("users: new store: %w", err)
 	}
@@ -122,13 +155,12 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 		n = runtime.GOMAXPROCS(0)
 	}
 	s.limiter = newHashLimiter(n)
-	var err error
 	if s.domain, err = normalizeDomainPolicy(opts.ValidEmailDomain); err != nil {
 		return nil, fmt.Errorf("users: new store: %w", err)
 	}
 
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketByEmail, bucketOrgs, bucketMeta} {
+		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
@@ -257,25 +289,10 @@ func (s *Store) NeedsSetup(ctx context.Context) (bool, error) {
 	return empty, nil
 }
 
-// SetDisabled disables or re-enables the user with the given ID. A disabled
-// user cannot authenticate. The error wraps ErrNotFound if there is no such
-// user.
-func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("users: set disabled %q: %w", id, err)
-	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		u, err := getUser(tx, id)
-		if err != nil {
-			return err
-		}
-		u.Disabled = disabled
-		return putUser(tx, u)
-	})
-	if err != nil {
-		return fmt.Errorf("users: set disabled %q: %w", id, err)
-	}
-	return nil
+// SignupPolicy returns the Store's sign-up policy, SignupOpen or
+// SignupInvite, for example to decide whether to offer a sign-up form.
+func (s *Store) SignupPolicy() SignupPolicy {
+	return s.policy
 }
 
 // newID returns 128 random bits in lower-case hex.
@@ -293,6 +310,11 @@ func getUser(tx *bbolt.Tx, id string) (User, error) {
 	if v == nil {
 		return User{}, ErrNotFound
 	}
+	return decodeUser(v)
+}
+
+// decodeUser decodes a stored user.
+func decodeUser(v []byte) (User, error) {
 	var u User
 	if err := json.Unmarshal(v, &u); err != nil {
 		return User{}, fmt.Errorf("decoding user: %w", err)
@@ -324,4 +346,25 @@ func putUser(tx *bbolt.Tx, u User) error {
 		return fmt.Errorf("writing user: %w", err)
 	}
 	return nil
+}
+
+// updateUser applies f to the user with the given ID and stores the result,
+// in one write transaction. The error is ErrNotFound if there is no such
+// user, or f's error, in which case nothing is written.
+func (s *Store) updateUser(id string, f func(tx *bbolt.Tx, u *User) error) (User, error) {
+	var u User
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		if u, err = getUser(tx, id); err != nil {
+			return err
+		}
+		if err := f(tx, &u); err != nil {
+			return err
+		}
+		return putUser(tx, u)
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
 }

@@ -286,6 +286,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 func TestSetDisabled(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t, Options{})
+	mustSignUp(t, s, "admin@example.com", "Admin", testPassword) // the last admin cannot be disabled
 	u := mustSignUp(t, s, "a@example.com", "A", testPassword)
 	if err := s.SetDisabled(ctx, u.ID, true); err != nil {
 		t.Fatal(err)

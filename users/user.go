@@ -10,7 +10,9 @@ import (
 type Role string
 
 // Roles. The first account created becomes RoleAdmin of the new
-// organization; every later account joins it as RoleViewer.
+// organization; every later account joins it as RoleViewer when it signs
+// up, or with the invitation's role when it accepts an invitation. SetRole
+// changes a role.
 const (
 	RoleAdmin  Role = "admin"
 	RoleViewer Role = "viewer"
@@ -49,13 +51,36 @@ type User struct {
 	// LastLoginAt is when the account last authenticated successfully;
 	// zero until the first successful Authenticate.
 	LastLoginAt time.Time `json:"last_login_at"`
+	// SessionsNotBefore invalidates sessions and refresh tokens: those
+	// authenticated before this instant are no longer valid, and callers
+	// holding one must check it against this field. It is set to the
+	// current time by ChangePassword, ResetPassword, RevokeSessions ("sign
+	// out everywhere") and disabling with SetDisabled, never moves
+	// backwards, and is not touched by SetRole. Zero (also for accounts
+	// stored before the field existed) invalidates nothing.
+	SessionsNotBefore time.Time `json:"sessions_not_before"`
+}
+
+// activeAdmin reports whether u counts towards the organization's active
+// admins: RoleAdmin and not disabled.
+func (u User) activeAdmin() bool {
+	return u.Role == RoleAdmin && !u.Disabled
+}
+
+// revokeSessionsAt moves SessionsNotBefore forward to now; it never moves
+// it backwards, so a clock stepping back cannot revive revoked sessions.
+func (u *User) revokeSessionsAt(now time.Time) {
+	if now.After(u.SessionsNotBefore) {
+		u.SessionsNotBefore = now
+	}
 }
 
 // String describes u without its password hash.
 func (u User) String() string {
-	return fmt.Sprintf("users.User{ID:%q Email:%q Name:%q Role:%q OrgID:%q Disabled:%t CreatedAt:%s LastLoginAt:%s}",
+	return fmt.Sprintf("users.User{ID:%q Email:%q Name:%q Role:%q OrgID:%q Disabled:%t CreatedAt:%s LastLoginAt:%s SessionsNotBefore:%s}",
 		u.ID, u.Email, u.Name, u.Role, u.OrgID, u.Disabled,
-		u.CreatedAt.Format(time.RFC3339), u.LastLoginAt.Format(time.RFC3339))
+		u.CreatedAt.Format(time.RFC3339), u.LastLoginAt.Format(time.RFC3339),
+		u.SessionsNotBefore.Format(time.RFC3339Nano))
 }
 
 // GoString is like String, so that %#v does not print the password hash
