@@ -9,13 +9,21 @@ import (
 // Identity is who a request comes from, whatever the issuer: the built-in
 // one or an external identity provider.
 type Identity struct {
-	Issuer        string   `json:"iss"`
-	Subject       string   `json:"sub"`
-	Email         string   `json:"email,omitempty"`
-	EmailVerified bool     `json:"email_verified"`
-	Name          string   `json:"name,omitempty"`
-	Roles         []string `json:"roles"`
-	Organization  string   `json:"org,omitempty"`
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	// Key identifies the person stably across sign-ins: "entra:<tid>/<oid>"
+	// for Entra ID, otherwise "<iss>#<sub>". Never the email, which can change.
+	Key           string `json:"key"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified"`
+	// EmailSource is "preferred_username" when the provider sent no email
+	// and preferred_username stands in for it (unverified).
+	EmailSource  string   `json:"email_source,omitempty"`
+	Name         string   `json:"name,omitempty"`
+	Roles        []string `json:"roles"`
+	Groups       []string `json:"groups,omitempty"`
+	Organization string   `json:"org,omitempty"`
+	TenantID     string   `json:"tid,omitempty"`
 }
 
 // HasRole reports whether the identity holds role.

@@ -10,7 +10,6 @@ package rp
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -21,11 +20,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
-	zrp "github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/oauth2"
 )
@@ -40,9 +40,10 @@ const (
 
 // Config configures a RelyingParty.
 type Config struct {
-	// Issuer is the OpenID Provider's issuer identifier; discovery is read
-	// from Issuer + "/.well-known/openid-configuration".
+	// Issuer is the OpenID Provider's issuer identifier. DiscoveryURL, when
+	// empty, is Issuer + "/.well-known/openid-configuration".
 	Issuer       string
+	DiscoveryURL string
 	ClientID     string
 	ClientSecret string
 	// PublicURL is the backend's external URL, such as
@@ -60,6 +61,10 @@ type Config struct {
 	SessionLifetime time.Duration
 	// ClockSkew tolerated when checking ID tokens; default 5 minutes.
 	ClockSkew time.Duration
+	// RetryDiscovery keeps retrying discovery in the background (with
+	// backoff) when the provider cannot be reached at start, instead of
+	// failing New; until it succeeds the login endpoint answers 503.
+	RetryDiscovery bool
 	// HTTPClient is used for discovery, JWKS and the token endpoint.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -69,7 +74,9 @@ type Config struct {
 
 // RelyingParty is the backend's OpenID Connect client.
 type RelyingParty struct {
-	rp          zrp.RelyingParty
+	cfg         Config
+	client      *http.Client
+	discovery   string
 	publicURL   string
 	secure      bool
 	domain      string
@@ -77,15 +84,34 @@ type RelyingParty struct {
 	tx          *jwtCodec
 	csrfKey     []byte
 	sessionLife time.Duration
+	skew        time.Duration
 	loginPath   string
 	log         *slog.Logger
 	now         func() time.Time
 	rand        io.Reader
+
+	mu        sync.RWMutex
+	prov      *provider // nil until discovery succeeds
+	discErr   error
+	nextRetry time.Time
+	ready     chan struct{}
+	stop      context.CancelFunc
+	done      chan struct{}
+	overage   sync.Once
 }
 
-type nonceKey struct{}
+// provider is what discovery established about the identity provider.
+type provider struct {
+	issuer     string // may contain {tenantid}
+	doc        *Discovery
+	oauth      oauth2.Config
+	verifier   *idVerifier
+	endSession string
+}
 
-// New discovers the issuer and returns a RelyingParty.
+// New returns a RelyingParty. It reads the provider's discovery document
+// first; when that fails it returns the error, or, with RetryDiscovery,
+// keeps retrying in the background (Close stops it).
 func New(ctx context.Context, cfg Config) (*RelyingParty, error) {
 	if len(cfg.SessionSecret) < 32 {
 		return nil, errors.New("rp: session secret must be at least 32 bytes")
@@ -95,17 +121,32 @@ func New(ctx context.Context, cfg Config) (*RelyingParty, error) {
 		return nil, fmt.Errorf("rp: public URL %q must be an absolute URL", cfg.PublicURL)
 	}
 	p := &RelyingParty{
+		cfg:         cfg,
+		client:      cfg.HTTPClient,
+		discovery:   cfg.DiscoveryURL,
 		publicURL:   strings.TrimSuffix(cfg.PublicURL, "/"),
 		secure:      pub.Scheme == "https",
 		domain:      strings.ToLower(strings.TrimPrefix(cfg.ValidEmailDomain, "@")),
 		sessionLife: cfg.SessionLifetime,
+		skew:        cfg.ClockSkew,
 		loginPath:   PathLogin,
 		log:         cfg.Logger,
 		now:         cfg.Now,
 		rand:        cfg.Rand,
+		ready:       make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	if p.discovery == "" {
+		p.discovery = strings.TrimSuffix(cfg.Issuer, "/") + DiscoverySuffix
+	}
+	if p.client == nil {
+		p.client = &http.Client{Timeout: 30 * time.Second}
 	}
 	if p.sessionLife <= 0 {
 		p.sessionLife = 12 * time.Hour
+	}
+	if p.skew <= 0 {
+		p.skew = 5 * time.Minute
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -116,10 +157,6 @@ func New(ctx context.Context, cfg Config) (*RelyingParty, error) {
 	if p.rand == nil {
 		p.rand = rand.Reader
 	}
-	skew := cfg.ClockSkew
-	if skew <= 0 {
-		skew = 5 * time.Minute
-	}
 	if p.session, err = newJWTCodec(deriveKey(cfg.SessionSecret, "session")); err != nil {
 		return nil, err
 	}
@@ -127,39 +164,143 @@ func New(ctx context.Context, cfg Config) (*RelyingParty, error) {
 		return nil, err
 	}
 	p.csrfKey = deriveKey(cfg.SessionSecret, "csrf")
-	scopes := cfg.Scopes
-	if len(scopes) == 0 {
-		scopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail}
+	err = p.discover(ctx)
+	if err == nil || !cfg.RetryDiscovery {
+		close(p.done)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
-	httpClient := cfg.HTTPClient
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	opts := []zrp.Option{
-		zrp.WithHTTPClient(httpClient),
-		zrp.WithVerifierOpts(
-			zrp.WithIssuedAtOffset(skew),
-			zrp.WithNonce(func(ctx context.Context) string {
-				n, _ := ctx.Value(nonceKey{}).(string)
-				return n
-			}),
-			zrp.WithSupportedSigningAlgorithms(string(oidcRS256)),
-		),
-	}
-	p.rp, err = zrp.NewRelyingPartyOIDC(ctx, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, p.publicURL+PathCallback, scopes, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("rp: discover issuer %s: %w", cfg.Issuer, err)
-	}
+	p.log.Error("identity provider discovery failed; sign-in is unavailable until it succeeds", "discovery_url", p.discovery, "err", err, "retry_at", p.nextRetry.Format(time.RFC3339))
+	loopCtx, cancel := context.WithCancel(context.Background())
+	p.stop = cancel
+	go p.retryDiscovery(loopCtx)
 	return p, nil
 }
 
-const oidcRS256 = "RS256"
+// discover reads and checks the discovery document and, on success, makes
+// the relying party ready.
+func (p *RelyingParty) discover(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	prov, err := p.buildProvider(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.discErr = err
+		return err
+	}
+	p.prov, p.discErr = prov, nil
+	select {
+	case <-p.ready:
+	default:
+		close(p.ready)
+	}
+	return nil
+}
+
+func (p *RelyingParty) buildProvider(ctx context.Context) (*provider, error) {
+	doc, err := FetchDiscovery(ctx, p.client, p.discovery)
+	if err != nil {
+		return nil, err
+	}
+	notes, err := doc.Check(p.discovery)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		p.log.Info("identity provider: "+n, "discovery_url", p.discovery)
+	}
+	style, _ := doc.authStyle()
+	scopes := p.cfg.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail}
+	}
+	algs := acceptedAlgs
+	if len(doc.IDTokenSigningAlgValuesSupported) > 0 {
+		algs = nil
+		for _, a := range acceptedAlgs {
+			if slices.Contains(doc.IDTokenSigningAlgValuesSupported, string(a)) {
+				algs = append(algs, a)
+			}
+		}
+	}
+	return &provider{
+		issuer: doc.Issuer,
+		doc:    doc,
+		oauth: oauth2.Config{
+			ClientID:     p.cfg.ClientID,
+			ClientSecret: p.cfg.ClientSecret,
+			RedirectURL:  p.publicURL + PathCallback,
+			Scopes:       scopes,
+			Endpoint:     oauth2.Endpoint{AuthURL: doc.AuthorizationEndpoint, TokenURL: doc.TokenEndpoint, AuthStyle: style},
+		},
+		verifier: &idVerifier{
+			issuer: doc.Issuer, clientID: p.cfg.ClientID, keys: newKeySet(doc.JWKSURI, p.client, p.now),
+			algs: algs, skew: p.skew, now: p.now,
+		},
+		endSession: doc.EndSessionEndpoint,
+	}, nil
+}
+
+// retryDiscovery retries discovery with exponential backoff (1 s doubling
+// to one minute) until it succeeds or Close is called.
+func (p *RelyingParty) retryDiscovery(ctx context.Context) {
+	defer close(p.done)
+	delay := time.Second
+	for {
+		p.mu.Lock()
+		p.nextRetry = p.now().Add(delay)
+		p.mu.Unlock()
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err := p.discover(ctx); err == nil {
+			p.log.Info("identity provider discovered; sign-in is available", "issuer", p.Issuer())
+			return
+		} else if ctx.Err() == nil {
+			p.log.Warn("identity provider discovery failed again", "discovery_url", p.discovery, "err", err, "next_delay", min(2*delay, time.Minute).String())
+		}
+		delay = min(2*delay, time.Minute)
+	}
+}
+
+// Ready is closed once discovery has succeeded.
+func (p *RelyingParty) Ready() <-chan struct{} { return p.ready }
+
+// Close stops background discovery retries.
+func (p *RelyingParty) Close() {
+	if p.stop != nil {
+		p.stop()
+	}
+	<-p.done
+}
+
+// current returns the discovered provider, or the reason there is none.
+func (p *RelyingParty) current() (*provider, time.Time, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.prov, p.nextRetry, p.discErr
+}
 
 // RedirectURL is the callback URL to register with the identity provider.
 func (p *RelyingParty) RedirectURL() string { return p.publicURL + PathCallback }
 
-// Issuer is the issuer identifier the relying party trusts.
-func (p *RelyingParty) Issuer() string { return p.rp.Issuer() }
+// Issuer is the issuer identifier the relying party trusts ("" before
+// discovery succeeded); an Entra ID multi-tenant issuer keeps its
+// {tenantid} template.
+func (p *RelyingParty) Issuer() string {
+	prov, _, _ := p.current()
+	if prov == nil {
+		return ""
+	}
+	return prov.issuer
+}
 
 // Register adds the relying party's endpoints to r.
 func (p *RelyingParty) Register(r *mux.Router) {
@@ -192,6 +333,11 @@ func safeRedirect(raw string) string {
 }
 
 func (p *RelyingParty) handleLogin(w http.ResponseWriter, r *http.Request) {
+	prov, next, discErr := p.current()
+	if prov == nil {
+		p.unavailable(w, r, discErr, next)
+		return
+	}
 	t := transaction{
 		Audience: txAudience,
 		Expiry:   p.now().Add(10 * time.Minute).Unix(),
@@ -206,21 +352,35 @@ func (p *RelyingParty) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, p.cookie(transactionCookie, PathCallback, value, p.now().Add(10*time.Minute)))
-	challenge := sha256.Sum256([]byte(t.Verifier))
-	params := []zrp.AuthURLOpt{
-		zrp.WithCodeChallenge(base64.RawURLEncoding.EncodeToString(challenge[:])),
-		func() []oauth2.AuthCodeOption {
-			return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("nonce", t.Nonce)}
-		},
-	}
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(t.Verifier), oauth2.SetAuthURLParam("nonce", t.Nonce)}
 	switch prompt := r.URL.Query().Get("prompt"); prompt {
 	case oidc.PromptNone, oidc.PromptLogin, "create", oidc.PromptSelectAccount:
-		params = append(params, zrp.WithPrompt(prompt))
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", prompt))
 	}
-	http.Redirect(w, r, zrp.AuthURL(t.State, p.rp, params...), http.StatusFound)
+	http.Redirect(w, r, prov.oauth.AuthCodeURL(t.State, opts...), http.StatusFound)
+}
+
+// unavailable answers 503 while the provider has not been discovered.
+func (p *RelyingParty) unavailable(w http.ResponseWriter, r *http.Request, discErr error, next time.Time) {
+	msg := "Sign-in is unavailable: the identity provider's discovery document could not be read"
+	if discErr != nil {
+		msg += " (" + discErr.Error() + ")"
+	}
+	msg += "."
+	if !next.IsZero() {
+		wait := max(time.Until(next).Round(time.Second), time.Second)
+		msg += fmt.Sprintf(" latchkey retries automatically; next attempt at %s (in %s).", next.UTC().Format("15:04:05 MST"), wait)
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait/time.Second)))
+	}
+	p.fail(w, r, http.StatusServiceUnavailable, msg, nil)
 }
 
 func (p *RelyingParty) handleCallback(w http.ResponseWriter, r *http.Request) {
+	prov, next, discErr := p.current()
+	if prov == nil {
+		p.unavailable(w, r, discErr, next)
+		return
+	}
 	c, err := r.Cookie(transactionCookie)
 	http.SetCookie(w, p.cookie(transactionCookie, PathCallback, "", time.Time{}))
 	if err != nil {
@@ -250,13 +410,31 @@ func (p *RelyingParty) handleCallback(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, http.StatusBadRequest, "The sign-in response carries no code", nil)
 		return
 	}
-	ctx := context.WithValue(r.Context(), nonceKey{}, t.Nonce)
-	tokens, err := zrp.CodeExchange[*oidc.IDTokenClaims](ctx, code, p.rp, zrp.WithCodeVerifier(t.Verifier))
+	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, p.client)
+	tok, err := prov.oauth.Exchange(ctx, code, oauth2.VerifierOption(t.Verifier))
 	if err != nil {
-		p.fail(w, r, http.StatusUnauthorized, "The sign-in could not be completed: the identity provider's answer was refused", err)
+		var re *oauth2.RetrieveError
+		msg := "The identity provider did not accept the sign-in code"
+		if errors.As(err, &re) && re.ErrorCode != "" {
+			msg += ": " + oauthError(re.ErrorCode, re.ErrorDescription)
+			if re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client" {
+				msg += ". Check the client ID and secret (latchkey check tells more)"
+			}
+		}
+		p.fail(w, r, http.StatusBadGateway, msg, err)
 		return
 	}
-	id := identityFromClaims(tokens.IDTokenClaims)
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		p.fail(w, r, http.StatusBadGateway, "The identity provider's token response has no id_token (is the openid scope granted?)", nil)
+		return
+	}
+	claims, err := prov.verifier.verify(r.Context(), raw, t.Nonce)
+	if err != nil {
+		p.fail(w, r, http.StatusUnauthorized, "The identity provider's ID token was refused: "+strings.TrimPrefix(err.Error(), ErrIDToken.Error()+": "), err)
+		return
+	}
+	id := p.identity(claims)
 	if err := p.checkDomain(id); err != nil {
 		p.log.Info("audit: sign-in refused", "event", "rp.signin.refused", "sub", id.Subject, "reason", err.Error())
 		p.fail(w, r, http.StatusForbidden, err.Error(), nil)
@@ -290,25 +468,36 @@ func oauthError(code, desc string) string {
 	return clean(code) + " (" + clean(desc) + ")"
 }
 
-// identityFromClaims maps the ID token of an issuer to an Identity.
-func identityFromClaims(c *oidc.IDTokenClaims) Identity {
+// identity maps verified ID token claims to an Identity. With Entra ID the
+// stable key is tid/oid, never the email; a missing email falls back to
+// preferred_username, marked unverified.
+func (p *RelyingParty) identity(c *idClaims) Identity {
 	id := Identity{
 		Issuer:        c.Issuer,
 		Subject:       c.Subject,
+		Key:           c.Issuer + "#" + c.Subject,
 		Email:         c.Email,
-		EmailVerified: bool(c.EmailVerified),
+		EmailVerified: c.EmailVerified != nil && *c.EmailVerified,
 		Name:          c.Name,
-		Roles:         []string{},
+		Roles:         append([]string{}, c.Roles...),
+		Groups:        c.Groups,
+		Organization:  c.Org,
+		TenantID:      c.TenantID,
 	}
-	if roles, ok := c.Claims["roles"].([]any); ok {
-		for _, r := range roles {
-			if s, ok := r.(string); ok {
-				id.Roles = append(id.Roles, s)
-			}
-		}
+	if c.TenantID != "" && c.ObjectID != "" {
+		id.Key = "entra:" + strings.ToLower(c.TenantID) + "/" + strings.ToLower(c.ObjectID)
 	}
-	if org, ok := c.Claims["org"].(string); ok {
-		id.Organization = org
+	if c.Email != "" && c.EmailVerified == nil && c.DomainOwnerVerify != nil {
+		id.EmailVerified = *c.DomainOwnerVerify
+	}
+	if id.Email == "" && c.PreferredUsername != "" {
+		id.Email, id.EmailVerified, id.EmailSource = c.PreferredUsername, false, "preferred_username"
+		p.log.Info("identity provider sent no email claim; using preferred_username, unverified", "sub", c.Subject)
+	}
+	if _, ok := c.ClaimNames["groups"]; ok {
+		p.overage.Do(func() {
+			p.log.Warn("groups overage: the identity provider sent a _claim_names reference instead of the groups (the user is in too many groups for the token); groups are empty for such users — read them from Microsoft Graph or configure group filtering in the app registration", "sub", c.Subject)
+		})
 	}
 	return id
 }
@@ -319,11 +508,14 @@ func (p *RelyingParty) checkDomain(id Identity) error {
 		return nil
 	}
 	if id.Email == "" {
-		return fmt.Errorf("sign-in refused: the identity provider sent no email address, and only @%s addresses may sign in", p.domain)
+		return fmt.Errorf("sign-in refused: the identity provider sent neither an email nor a preferred_username claim, and only @%s addresses may sign in (add the optional claim email in the app registration)", p.domain)
 	}
 	at := strings.LastIndexByte(id.Email, '@')
 	if at < 0 || !strings.EqualFold(id.Email[at+1:], p.domain) {
-		return fmt.Errorf("sign-in refused: only @%s addresses may sign in", p.domain)
+		if id.EmailSource == "preferred_username" {
+			return fmt.Errorf("sign-in refused: the identity provider sent no email claim, and the preferred_username %q is not an @%s address (add the optional claim email in the app registration)", id.Email, p.domain)
+		}
+		return fmt.Errorf("sign-in refused: only @%s addresses may sign in, and this account is %s", p.domain, id.Email)
 	}
 	return nil
 }
@@ -338,18 +530,18 @@ func (p *RelyingParty) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, p.cookie(SessionCookie, "/", "", time.Time{}))
 	home := p.publicURL + "/"
-	end := p.rp.GetEndSessionEndpoint()
-	if end == "" {
+	prov, _, _ := p.current()
+	if prov == nil || prov.endSession == "" {
 		http.Redirect(w, r, home, http.StatusSeeOther)
 		return
 	}
-	u, err := url.Parse(end)
+	u, err := url.Parse(prov.endSession)
 	if err != nil {
 		http.Redirect(w, r, home, http.StatusSeeOther)
 		return
 	}
 	q := u.Query()
-	q.Set("client_id", p.rp.OAuthConfig().ClientID)
+	q.Set("client_id", prov.oauth.ClientID)
 	q.Set("post_logout_redirect_uri", home)
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)

@@ -625,7 +625,7 @@ func TestProtocolCodeFlowConfidentialClient(t *testing.T) {
 	if err := jwk.UnmarshalJSON(raw); err != nil {
 		t.Fatalf("JWKS key %q: %v", kid, err)
 	}
-	jws, err := jose.ParseSigned(tr.IDToken, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(tr.IDToken, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatalf("parse ID token: %v", err)
 	}

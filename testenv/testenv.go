@@ -24,7 +24,9 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +53,9 @@ type Env struct {
 	addr   string
 	ts     *httptest.Server
 	server *server.Server
+
+	mu     sync.Mutex
+	follow []string // other origins clients follow redirects to
 }
 
 type settings struct {
@@ -99,6 +104,17 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) { s.logger = l }
 }
 
+// WithOIDC runs the backend in OIDC mode against an external provider (a
+// fake Entra, another issuer) instead of the built-in issuer: the swap is
+// configuration only. Clients of the Env follow redirects to the
+// provider's origin.
+func WithOIDC(discoveryURL, clientID, clientSecret string) Option {
+	return func(s *settings) {
+		s.cfg.BasicAuth.Enabled = false
+		s.cfg.OIDC = server.OIDC{Enabled: true, DiscoveryURL: discoveryURL, ClientID: clientID, ClientSecret: clientSecret, VerifySSL: true}
+	}
+}
+
 // WithConfig lets a test change any part of the configuration.
 func WithConfig(f func(*server.Config)) Option {
 	return func(s *settings) { f(&s.cfg) }
@@ -121,6 +137,9 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatalf("testenv: listen: %v", err)
 	}
 	e := &Env{t: t, s: s, addr: l.Addr().String()}
+	if s.cfg.OIDC.Enabled {
+		e.FollowRedirectsTo(s.cfg.OIDC.DiscoveryURL)
+	}
 	e.start(l)
 	t.Cleanup(e.Close)
 	return e
@@ -185,9 +204,32 @@ func (e *Env) Server() *server.Server { return e.server }
 // IssuerURL is the built-in issuer's identifier.
 func (e *Env) IssuerURL() string { return e.URL + server.IssuerPath }
 
+// RedirectURL is the backend's redirect URL, to register with an external
+// provider.
+func (e *Env) RedirectURL() string { return e.URL + rp.PathCallback }
+
+// FollowRedirectsTo makes the Env's clients follow redirects to the
+// origins of these URLs too (for example a fake identity provider).
+func (e *Env) FollowRedirectsTo(urls ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, raw := range urls {
+		if u, err := url.Parse(raw); err == nil {
+			e.follow = append(e.follow, u.Host)
+		}
+	}
+}
+
+func (e *Env) follows(host string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Contains(e.follow, host)
+}
+
 // Client returns a new browser-like client: its own cookie jar, following
-// redirects within the server and stopping at any other origin (so a test
-// can read a redirect to its own redirect_uri).
+// redirects within the server (and to FollowRedirectsTo origins) and
+// stopping at any other origin (so a test can read a redirect to its own
+// redirect_uri).
 func (e *Env) Client() *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -198,7 +240,7 @@ func (e *Env) Client() *http.Client {
 		Jar:     jar,
 		Timeout: 30 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Host != base.Host {
+			if req.URL.Host != base.Host && !e.follows(req.URL.Host) {
 				return http.ErrUseLastResponse
 			}
 			if len(via) >= 10 {

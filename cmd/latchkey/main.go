@@ -71,6 +71,8 @@ func serve(args []string, stdout, stderr io.Writer, getenv func(string) (string,
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// zitadel/oidc logs through the default logger: send it to the same place.
+	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
@@ -84,21 +86,30 @@ func serve(args []string, stdout, stderr io.Writer, getenv func(string) (string,
 		fmt.Fprintf(stderr, "latchkey: listen on %s (latchkey.listen): %v\n", cfg.Listen, err)
 		return 1
 	}
-	setup, err := srv.Users().NeedsSetup(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "latchkey: %v\n", err)
-		return 1
-	}
 	fmt.Fprintf(stdout, "latchkey %s is running\n", version)
 	fmt.Fprintf(stdout, "  open:      %s/\n", cfg.PublicURL)
-	fmt.Fprintf(stdout, "  issuer:    %s (discovery: %s/.well-known/openid-configuration)\n", srv.IssuerURL(), srv.IssuerURL())
 	fmt.Fprintf(stdout, "  listening: %s\n", l.Addr())
 	fmt.Fprintf(stdout, "  data:      %s\n", srv.DBPath())
-	if setup {
-		fmt.Fprintf(stdout, "  accounts:  none yet — open %s/ and click Create Account; the first account becomes the administrator\n", cfg.PublicURL)
+	if srv.BuiltIn() {
+		fmt.Fprintf(stdout, "  issuer:    %s (discovery: %s/.well-known/openid-configuration)\n", srv.IssuerURL(), srv.IssuerURL())
+		setup, err := srv.Users().NeedsSetup(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "latchkey: %v\n", err)
+			return 1
+		}
+		if setup {
+			fmt.Fprintf(stdout, "  accounts:  none yet — open %s/ and click Create Account; the first account becomes the administrator\n", cfg.PublicURL)
+		} else {
+			n, _ := srv.Users().Count(ctx)
+			fmt.Fprintf(stdout, "  accounts:  %d\n", n)
+		}
 	} else {
-		n, _ := srv.Users().Count(ctx)
-		fmt.Fprintf(stdout, "  accounts:  %d\n", n)
+		state := "discovered"
+		if srv.IssuerURL() == "" {
+			state = "not reachable yet; retrying in the background (sign-in answers 503 until then)"
+		}
+		fmt.Fprintf(stdout, "  provider:  %s (%s)\n", cfg.OIDC.DiscoveryURL, state)
+		fmt.Fprintf(stdout, "  redirect:  %s/api/v1/auth/callback (register this redirect URI with the provider)\n", cfg.PublicURL)
 	}
 	if err := srv.Serve(ctx, l); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "latchkey: %v\n", err)

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/latchkey-dev/latchkey/rp"
 )
 
 // Config is latchkey's whole configuration.
@@ -47,6 +49,7 @@ type OIDC struct {
 	ClientSecret string // clientSecret (secret)
 	Secret       string // secret: name of an existing Kubernetes Secret (used by the Helm chart)
 	VerifySSL    bool   // verifySsl, default true
+	CAFile       string // caFile: PEM bundle of extra CAs to trust for the provider (the safe alternative to verifySsl: false)
 }
 
 // Client is an OAuth 2.0 / OpenID Connect client registered with latchkey's
@@ -83,6 +86,7 @@ var EnvVars = []EnvVar{
 	{Name: "OIDC_CLIENT_ID", Key: "config.authentication.oidc.clientId"},
 	{Name: "OIDC_CLIENT_SECRET", Key: "config.authentication.oidc.clientSecret"},
 	{Name: "OIDC_VERIFY_SSL", Key: "config.authentication.oidc.verifySsl"},
+	{Name: "OIDC_CA_FILE", Key: "config.authentication.oidc.caFile"},
 	{Name: "LATCHKEY_LISTEN", Key: "latchkey.listen"},
 	{Name: "LATCHKEY_PUBLIC_URL", Key: "latchkey.publicUrl"},
 	{Name: "LATCHKEY_DATA_DIR", Key: "latchkey.dataDir"},
@@ -103,6 +107,7 @@ const (
 	keyOIDCClientID     = keyOIDC + ".clientId"
 	keyOIDCClientSecret = keyOIDC + ".clientSecret"
 	keyOIDCVerifySSL    = keyOIDC + ".verifySsl"
+	keyOIDCCAFile       = keyOIDC + ".caFile"
 	keyLatchkey         = "latchkey"
 	keyListen           = keyLatchkey + ".listen"
 	keyPublicURL        = keyLatchkey + ".publicUrl"
@@ -322,6 +327,7 @@ func (p *parser) authentication(path string, v *yaml.Node, c *Config) {
 				{"clientSecret", stringField(&o.ClientSecret)},
 				{"secret", stringField(&o.Secret)},
 				{"verifySsl", boolField(&o.VerifySSL)},
+				{"caFile", stringField(&o.CAFile)},
 			})
 		}},
 	})
@@ -500,6 +506,8 @@ func applyEnv(c *Config, getenv func(string) (string, bool)) error {
 			c.OIDC.ClientID = val
 		case keyOIDCClientSecret:
 			c.OIDC.ClientSecret = val
+		case keyOIDCCAFile:
+			c.OIDC.CAFile = val
 		case keyListen:
 			c.Listen = val
 		case keyPublicURL:
@@ -577,9 +585,7 @@ func (c Config) Validate() error {
 	}
 
 	if c.OIDC.Enabled {
-		// OIDC mode (e.g. Microsoft Entra ID) is planned but not implemented.
-		// Remove this block when it is.
-		errs = append(errs, errors.New(keyOIDCEnabled+": OIDC mode is not yet supported by this version of latchkey; set basicAuth.enabled: true and oidc.enabled: false"))
+		errs = append(errs, c.OIDC.validate()...)
 	}
 
 	if d := c.BasicAuth.ValidEmailDomain; d != "" {
@@ -631,6 +637,49 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the settings of OIDC mode.
+func (o OIDC) validate() []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{label(key)}, args...)...))
+	}
+	switch u, err := url.Parse(o.DiscoveryURL); {
+	case o.DiscoveryURL == "":
+		add(keyOIDCDiscoveryURL, "required in OIDC mode, e.g. https://login.microsoftonline.com/<TENANT>/v2.0/.well-known/openid-configuration")
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		add(keyOIDCDiscoveryURL, "%q is not an absolute http(s) URL; use the provider's discovery URL, e.g. https://login.microsoftonline.com/<TENANT>/v2.0/.well-known/openid-configuration", o.DiscoveryURL)
+	case !strings.HasSuffix(u.Path, "/.well-known/openid-configuration") || u.RawQuery != "" || u.Fragment != "":
+		msg := "must end in .well-known/openid-configuration"
+		if s := rp.SuggestDiscoveryURL(o.DiscoveryURL); s != "" {
+			msg += fmt.Sprintf("; you most likely meant %s", s)
+		}
+		add(keyOIDCDiscoveryURL, "%s (got %q)", msg, o.DiscoveryURL)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()) && o.VerifySSL:
+		add(keyOIDCDiscoveryURL, "%q uses http; the provider must be reached over https (http is allowed only for loopback addresses or with verifySsl: false in test setups)", o.DiscoveryURL)
+	}
+	if o.ClientID == "" {
+		add(keyOIDCClientID, "required in OIDC mode: the application (client) ID of the app registration")
+	}
+	if o.ClientSecret == "" {
+		add(keyOIDCClientSecret, "required in OIDC mode: a client secret of the app registration (Certificates & secrets)")
+	}
+	if o.CAFile != "" {
+		if _, err := os.Stat(o.CAFile); err != nil {
+			add(keyOIDCCAFile, "cannot read %q: %v; give the path of a PEM file with the CA certificates to trust", o.CAFile, errors.Unwrap(err))
+		}
+	}
+	return errs
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // urlErr returns the cause of a url.Parse error without the URL itself.
@@ -810,6 +859,7 @@ func (o OIDC) LogValue() slog.Value {
 		slog.String("clientSecret", setOrUnset(o.ClientSecret)),
 		slog.String("secret", o.Secret),
 		slog.Bool("verifySsl", o.VerifySSL),
+		slog.String("caFile", o.CAFile),
 	)
 }
 

@@ -195,7 +195,7 @@ func TestLoadBasicAuthDisabledHonoured(t *testing.T) {
 
 	content = "config:\n  authentication:\n    basicAuth: {enabled: false}\n    oidc: {enabled: true}\n"
 	_, err = Load(writeValues(t, content), nil)
-	mustContain(t, err, "config.authentication.oidc.enabled: OIDC mode is not yet supported by this version of latchkey; set basicAuth.enabled: true and oidc.enabled: false")
+	mustContain(t, err, "config.authentication.oidc.discoveryUrl (or OIDC_DISCOVERY_URL): required in OIDC mode")
 	if strings.Contains(err.Error(), "both") {
 		t.Errorf("unexpected exactly-one error: %v", err)
 	}
@@ -380,8 +380,11 @@ latchkey:
 	}
 
 	// The enable switches: env turns basic auth off and OIDC on.
-	_, err = Load(path, env(map[string]string{"LATCHKEY_BASIC_AUTH_ENABLED": "false", "LATCHKEY_OIDC_ENABLED": "TRUE"}))
-	mustContain(t, err, "OIDC mode is not yet supported")
+	c, err = Load(path, env(map[string]string{"LATCHKEY_BASIC_AUTH_ENABLED": "false", "LATCHKEY_OIDC_ENABLED": "TRUE",
+		"OIDC_DISCOVERY_URL": "https://login.example/t/v2.0/.well-known/openid-configuration", "OIDC_CLIENT_ID": "id", "OIDC_CLIENT_SECRET": "s"}))
+	if err != nil || !c.OIDC.Enabled || c.BasicAuth.Enabled {
+		t.Errorf("env switch to OIDC mode: %v %v", c, err)
+	}
 
 	// A variable set to the empty string still overrides.
 	_, err = Load(path, env(map[string]string{"LATCHKEY_DATA_DIR": ""}))
@@ -417,7 +420,7 @@ func TestEnvVarsTable(t *testing.T) {
 	for _, name := range []string{
 		"BYOC_JWT_SECRET", "BYOC_VALID_EMAIL_DOMAIN", "OIDC_DISCOVERY_URL", "OIDC_CLIENT_ID",
 		"OIDC_CLIENT_SECRET", "OIDC_VERIFY_SSL", "LATCHKEY_LISTEN", "LATCHKEY_PUBLIC_URL",
-		"LATCHKEY_DATA_DIR", "LATCHKEY_BASIC_AUTH_ENABLED", "LATCHKEY_OIDC_ENABLED",
+		"LATCHKEY_DATA_DIR", "LATCHKEY_BASIC_AUTH_ENABLED", "LATCHKEY_OIDC_ENABLED", "OIDC_CA_FILE",
 	} {
 		if !seen[name] {
 			t.Errorf("EnvVars lacks %s", name)
@@ -475,8 +478,20 @@ func TestValidate(t *testing.T) {
 			[]string{"config.authentication: basicAuth.enabled and oidc.enabled are both true; enable exactly one"}},
 		{"neither enabled", func(c *Config) { c.BasicAuth.Enabled = false },
 			[]string{"config.authentication: basicAuth.enabled and oidc.enabled are both false; enable exactly one"}},
-		{"oidc unsupported", func(c *Config) { c.BasicAuth.Enabled, c.OIDC.Enabled = false, true },
-			[]string{"config.authentication.oidc.enabled: OIDC mode is not yet supported by this version of latchkey; set basicAuth.enabled: true and oidc.enabled: false"}},
+		{"oidc missing everything", func(c *Config) { c.BasicAuth.Enabled, c.OIDC.Enabled = false, true },
+			[]string{"oidc.discoveryUrl (or OIDC_DISCOVERY_URL): required", "oidc.clientId (or OIDC_CLIENT_ID): required", "oidc.clientSecret (or OIDC_CLIENT_SECRET): required"}},
+		{"oidc discovery base only", oidcMode("https://login.microsoftonline.com/contoso.com/v2.0"),
+			[]string{"must end in .well-known/openid-configuration; you most likely meant https://login.microsoftonline.com/contoso.com/v2.0/.well-known/openid-configuration"}},
+		{"oidc authorize endpoint pasted", oidcMode("https://login.microsoftonline.com/contoso.com/oauth2/v2.0/authorize"),
+			[]string{"you most likely meant https://login.microsoftonline.com/contoso.com/v2.0/.well-known/openid-configuration"}},
+		{"oidc trailing slash", oidcMode("https://idp.example/.well-known/openid-configuration/"),
+			[]string{"you most likely meant https://idp.example/.well-known/openid-configuration"}},
+		{"oidc http", oidcMode("http://idp.example/.well-known/openid-configuration"),
+			[]string{"uses http; the provider must be reached over https"}},
+		{"oidc caFile missing", func(c *Config) {
+			oidcMode("https://idp.example/.well-known/openid-configuration")(c)
+			c.OIDC.CAFile = "/no/such/ca.pem"
+		}, []string{"oidc.caFile (or OIDC_CA_FILE): cannot read \"/no/such/ca.pem\""}},
 
 		{"publicUrl empty", func(c *Config) { c.PublicURL = "" }, []string{"latchkey.publicUrl (or LATCHKEY_PUBLIC_URL)", "must not be empty"}},
 		{"publicUrl relative", func(c *Config) { c.PublicURL = "/login" }, []string{"latchkey.publicUrl", "absolute http:// or https://"}},
@@ -658,5 +673,34 @@ func TestSecretsRedacted(t *testing.T) {
 	mustContain(t, err, "jwtSecret", "expected a string")
 	if strings.Contains(err.Error(), short) {
 		t.Errorf("error leaks the secret: %v", err)
+	}
+}
+
+// oidcMode switches a configuration to OIDC mode with discoveryURL.
+func oidcMode(discoveryURL string) func(*Config) {
+	return func(c *Config) {
+		c.BasicAuth.Enabled, c.OIDC.Enabled = false, true
+		c.OIDC.DiscoveryURL, c.OIDC.ClientID, c.OIDC.ClientSecret = discoveryURL, "app", "secret"
+	}
+}
+
+func TestValidOIDCConfigurations(t *testing.T) {
+	for _, u := range []string{
+		"https://login.microsoftonline.com/contoso.com/v2.0/.well-known/openid-configuration",
+		"https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
+		"http://127.0.0.1:5556/dex/.well-known/openid-configuration",
+		"http://localhost:8081/.well-known/openid-configuration",
+	} {
+		c := Default()
+		oidcMode(u)(&c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	c := Default()
+	oidcMode("http://idp.internal/.well-known/openid-configuration")(&c)
+	c.OIDC.VerifySSL = false
+	if err := c.Validate(); err != nil {
+		t.Errorf("http with verifySsl: false: %v", err)
 	}
 }

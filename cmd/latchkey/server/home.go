@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"github.com/latchkey-dev/latchkey/op"
 	"github.com/latchkey-dev/latchkey/rp"
 )
 
@@ -13,7 +14,7 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>latchkey</title>
-<link rel="stylesheet" href="/oidc/static/style.css">
+<link rel="stylesheet" href="/static/style.css">
 </head>
 <body>
 <main class="card">
@@ -30,7 +31,7 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 <h1>Welcome</h1>
 <p>You are not signed in.</p>
 <p><a class="button" href="/api/v1/auth/login">Sign in</a></p>
-<p class="switch">No account yet? <a href="/api/v1/auth/login?prompt=create">Create Account</a></p>
+{{if .BuiltIn}}<p class="switch">No account yet? <a href="/api/v1/auth/login?prompt=create">Create Account</a></p>{{end}}
 {{end}}
 </main>
 </body>
@@ -46,11 +47,20 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	data := struct {
-		Signed bool
-		ID     rp.Identity
-		CSRF   string
-	}{signed, id, s.rp.CSRFToken(r)}
+		Signed  bool
+		ID      rp.Identity
+		CSRF    string
+		BuiltIn bool
+	}{signed, id, s.rp.CSRFToken(r), s.BuiltIn()}
 	if err := homePage.Execute(w, data); err != nil {
 		s.log.Error("render start page", "err", err)
 	}
+}
+
+// serveStyle serves the stylesheet the start page shares with the issuer's
+// pages.
+func serveStyle(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(op.Stylesheet())
 }

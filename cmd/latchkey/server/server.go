@@ -7,6 +7,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -114,6 +116,54 @@ func (s *Server) assemble(ctx context.Context, opts Options) error {
 	if s.keys, err = keys.New(s.db, keys.Options{Rand: opts.Rand, Now: opts.Now}); err != nil {
 		return err
 	}
+	sessionSecret := []byte(cfg.BasicAuth.JWTSecret)
+	if len(sessionSecret) == 0 {
+		// Generated once and kept, so a restart does not sign everybody out.
+		if sessionSecret, err = s.keys.Secret("rp.session", 32); err != nil {
+			return fmt.Errorf("server: session secret: %w", err)
+		}
+	}
+	rpCfg := rp.Config{
+		PublicURL:        cfg.PublicURL,
+		SessionSecret:    sessionSecret,
+		ValidEmailDomain: cfg.BasicAuth.ValidEmailDomain,
+		Logger:           s.log,
+		Now:              opts.Now,
+		Rand:             opts.Rand,
+	}
+	r := mux.NewRouter()
+	if cfg.OIDC.Enabled {
+		client, err := ProviderHTTPClient(cfg.OIDC, s.log)
+		if err != nil {
+			return err
+		}
+		rpCfg.DiscoveryURL = cfg.OIDC.DiscoveryURL
+		rpCfg.ClientID = cfg.OIDC.ClientID
+		rpCfg.ClientSecret = cfg.OIDC.ClientSecret
+		rpCfg.HTTPClient = client
+		rpCfg.RetryDiscovery = true
+	} else if err := s.assembleIssuer(opts, &rpCfg, r); err != nil {
+		return err
+	}
+	if s.rp, err = rp.New(ctx, rpCfg); err != nil {
+		return err
+	}
+	s.rp.Register(r)
+	r.Handle("/", s.rp.Optional(http.HandlerFunc(s.home))).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/static/style.css", serveStyle).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	s.handler = r
+	return nil
+}
+
+// assembleIssuer builds the user store and the built-in issuer, mounts the
+// issuer under /oidc and points the relying party at it.
+func (s *Server) assembleIssuer(opts Options, rpCfg *rp.Config, r *mux.Router) error {
+	cfg := s.cfg
+	var err error
 	s.users, err = users.New(s.db, users.Options{
 		ValidEmailDomain: cfg.BasicAuth.ValidEmailDomain,
 		Now:              opts.Now,
@@ -122,13 +172,6 @@ func (s *Server) assemble(ctx context.Context, opts Options) error {
 	})
 	if err != nil {
 		return err
-	}
-	sessionSecret := []byte(cfg.BasicAuth.JWTSecret)
-	if len(sessionSecret) == 0 {
-		// Generated once and kept, so a restart does not sign everybody out.
-		if sessionSecret, err = s.keys.Secret("rp.session", 32); err != nil {
-			return fmt.Errorf("server: session secret: %w", err)
-		}
 	}
 	backendSecret, err := s.keys.Secret("op.backend-client", 32)
 	if err != nil {
@@ -172,51 +215,73 @@ func (s *Server) assemble(ctx context.Context, opts Options) error {
 		return fmt.Errorf("server: public URL: %w", err)
 	}
 	transport := &rp.HandlerTransport{Origin: pub.Scheme + "://" + pub.Host, Handler: s.issuer}
-	s.rp, err = rp.New(ctx, rp.Config{
-		Issuer:           s.issuer.URL(),
-		ClientID:         BackendClientID,
-		ClientSecret:     clientSecret,
-		PublicURL:        cfg.PublicURL,
-		SessionSecret:    sessionSecret,
-		ValidEmailDomain: cfg.BasicAuth.ValidEmailDomain,
-		HTTPClient:       &http.Client{Transport: transport, Timeout: 30 * time.Second},
-		Logger:           s.log,
-		Now:              opts.Now,
-		Rand:             opts.Rand,
-	})
-	if err != nil {
-		return err
-	}
-	r := mux.NewRouter()
+	rpCfg.Issuer = s.issuer.URL()
+	rpCfg.ClientID = BackendClientID
+	rpCfg.ClientSecret = clientSecret
+	rpCfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	r.PathPrefix(IssuerPath + "/").Handler(s.issuer)
-	s.rp.Register(r)
-	r.Handle("/", s.rp.Optional(http.HandlerFunc(s.home))).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	s.handler = r
 	return nil
+}
+
+// ProviderHTTPClient is the HTTP client for calls to an external identity
+// provider: the system's CAs plus oidc.caFile, or, with verifySsl: false,
+// no TLS verification at all (and a loud warning).
+func ProviderHTTPClient(o OIDC, log *slog.Logger) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: config.authentication.oidc.caFile: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server: config.authentication.oidc.caFile %s holds no PEM certificate", o.CAFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	if !o.VerifySSL {
+		tr.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // explicitly configured for test setups
+		if log != nil {
+			log.Warn("!!! OIDC_VERIFY_SSL=false: TLS certificates of the identity provider are NOT verified; anyone on the network path can impersonate it. Use this only in test setups; set config.authentication.oidc.caFile to trust a private CA instead !!!")
+		}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 
 // Handler serves the whole server.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Users is the server's user store.
+// Users is the server's user store (nil in OIDC mode).
 func (s *Server) Users() *users.Store { return s.users }
 
 // RelyingParty is the backend's relying party; its middlewares protect
 // backend handlers.
 func (s *Server) RelyingParty() *rp.RelyingParty { return s.rp }
 
-// IssuerURL is the built-in issuer's identifier.
-func (s *Server) IssuerURL() string { return s.issuer.URL() }
+// IssuerURL is the identifier of the issuer the backend trusts: the
+// built-in one, or the external provider once discovered.
+func (s *Server) IssuerURL() string {
+	if s.issuer != nil {
+		return s.issuer.URL()
+	}
+	return s.rp.Issuer()
+}
+
+// BuiltIn reports whether the built-in issuer runs (basic-auth mode).
+func (s *Server) BuiltIn() bool { return s.issuer != nil }
 
 // DBPath is the absolute path of the database file.
 func (s *Server) DBPath() string { return s.dbPath }
 
-// Close closes the database.
+// Close stops background work and closes the database.
 func (s *Server) Close() error {
+	if s.rp != nil {
+		s.rp.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("server: close database: %w", err)
 	}

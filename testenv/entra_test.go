@@ -1,0 +1,272 @@
+package testenv_test
+
+import (
+	"html"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/rp"
+	"github.com/latchkey-dev/latchkey/testenv"
+)
+
+// entraSecret is long enough to be an HS256 key, so the test of a token
+// signed with the client secret is about the algorithm, not the key size.
+const entraSecret = "backend-secret-0123456789-abcdefghijklmnop"
+
+// entraEnv starts a fake Entra ID and a backend in OIDC mode against it.
+func entraEnv(t *testing.T, tenant string, opts ...testenv.Option) (*testenv.Entra, *testenv.Env) {
+	t.Helper()
+	entra := testenv.NewEntra(t)
+	env := testenv.New(t, append([]testenv.Option{testenv.WithOIDC(entra.DiscoveryURL(tenant), "backend-app", entraSecret)}, opts...)...)
+	entra.AddClient(testenv.EntraClient{ID: "backend-app", Secret: entraSecret, RedirectURIs: []string{env.RedirectURL()},
+		PostLogoutRedirectURIs: []string{env.URL + "/"}})
+	return entra, env
+}
+
+// signIn runs a backend login against the external provider.
+func signIn(t *testing.T, env *testenv.Env) (*http.Client, *testenv.Response) {
+	t.Helper()
+	c := env.Client()
+	return c, env.Get(c, "/api/v1/auth/login")
+}
+
+func TestEntraSingleTenantSignIn(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	entra.SetUser(testenv.EntraUser{ObjectID: "11111111-2222-3333-4444-555555555555", PreferredUsername: "ada@contoso.onmicrosoft.com",
+		Email: "ada@contoso.com", Name: "Ada", Roles: []string{"admin"}, Groups: []string{"g1", "g2"}})
+	c, page := signIn(t, env)
+	if page.StatusCode != http.StatusOK || page.URL.Path != "/" {
+		t.Fatalf("sign-in ended at %s %d:\n%s", page.URL, page.StatusCode, page.Body)
+	}
+	id, status := env.Me(c)
+	if status != http.StatusOK {
+		t.Fatalf("me: %d", status)
+	}
+	want := "entra:" + entra.TenantID + "/11111111-2222-3333-4444-555555555555"
+	if id.Key != want || id.Issuer != entra.Issuer(entra.TenantID) || id.Email != "ada@contoso.com" || !id.HasRole("admin") || len(id.Groups) != 2 || id.TenantID != entra.TenantID {
+		t.Errorf("identity = %+v, want key %s", id, want)
+	}
+	if env.Server().BuiltIn() {
+		t.Error("OIDC mode still runs the built-in issuer")
+	}
+	if r := env.Get(c, "/oidc/.well-known/openid-configuration"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("built-in issuer answers in OIDC mode: %d", r.StatusCode)
+	}
+}
+
+func TestEntraMultiTenantTemplateIssuer(t *testing.T) {
+	for _, tenant := range []string{"common", "organizations"} {
+		t.Run(tenant, func(t *testing.T) {
+			entra, env := entraEnv(t, tenant)
+			other := "0f0e0d0c-0b0a-0908-0706-050403020100"
+			entra.SetUser(testenv.EntraUser{TenantID: other, PreferredUsername: "bob@fabrikam.com", Email: "bob@fabrikam.com", Name: "Bob"})
+			c, page := signIn(t, env)
+			id, status := env.Me(c)
+			if status != http.StatusOK || id.Issuer != entra.Issuer(other) || !strings.HasPrefix(id.Key, "entra:"+other+"/") {
+				t.Fatalf("multi-tenant sign-in: %d %+v; page %s:\n%s", status, id, page.URL, page.Body)
+			}
+			// tid must be a GUID for the template to be resolved.
+			entra.SetClaimsHook(func(c map[string]any) { c["tid"] = "not-a-guid"; c["iss"] = entra.URL + "/not-a-guid/v2.0" })
+			c2, page := signIn(t, env)
+			if page.StatusCode != http.StatusUnauthorized || !strings.Contains(page.Body, "not a tenant GUID") {
+				t.Errorf("non-GUID tid: %d\n%s", page.StatusCode, page.Body)
+			}
+			if _, status := env.Me(c2); status != http.StatusUnauthorized {
+				t.Errorf("signed in with a non-GUID tid")
+			}
+			// A token of tenant A claiming the issuer of tenant B is refused.
+			entra.SetClaimsHook(func(c map[string]any) { c["iss"] = entra.URL + "/" + entra.TenantID + "/v2.0" })
+			_, page = signIn(t, env)
+			if page.StatusCode != http.StatusUnauthorized || !strings.Contains(page.Body, "is not the expected issuer") {
+				t.Errorf("issuer of another tenant: %d\n%s", page.StatusCode, page.Body)
+			}
+		})
+	}
+}
+
+func TestEntraMissingEmailFallsBackToPreferredUsername(t *testing.T) {
+	entra, env := entraEnv(t, "", testenv.WithValidEmailDomain("contoso.com"))
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Name: "Ada"})
+	c, _ := signIn(t, env)
+	id, status := env.Me(c)
+	if status != http.StatusOK || id.Email != "ada@contoso.com" || id.EmailVerified || id.EmailSource != "preferred_username" {
+		t.Fatalf("fallback identity: %d %+v", status, id)
+	}
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.onmicrosoft.com", Name: "Ada"})
+	_, page := signIn(t, env)
+	if page.StatusCode != http.StatusForbidden || !strings.Contains(page.Body, "no email claim") || !strings.Contains(page.Body, "@contoso.com") {
+		t.Errorf("refusal does not say why: %d\n%s", page.StatusCode, page.Body)
+	}
+	verified := true
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "x@contoso.onmicrosoft.com", Email: "ada@contoso.com", EmailDomainVerified: &verified})
+	c, _ = signIn(t, env)
+	if id, _ := env.Me(c); !id.EmailVerified || id.EmailSource != "" {
+		t.Errorf("xms_edov=true email: %+v", id)
+	}
+}
+
+func TestEntraGroupsOverageDoesNotFailSignIn(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com", GroupsOverage: true})
+	c, _ := signIn(t, env)
+	if id, status := env.Me(c); status != http.StatusOK || len(id.Groups) != 0 {
+		t.Errorf("overage sign-in: %d %+v", status, id)
+	}
+}
+
+func TestEntraKeyRollover(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	entra, env := entraEnv(t, "", testenv.WithClock(clock))
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com"})
+	if c, _ := signIn(t, env); !signedIn(env, c) {
+		t.Fatal("first sign-in failed")
+	}
+	entra.RotateKey(false) // the cached JWKS no longer has the signing key
+	// Within a minute of the last fetch an unknown kid does not refetch the
+	// JWKS (forged kids cannot hammer the provider)...
+	if c, page := signIn(t, env); signedIn(env, c) || !strings.Contains(page.Body, "is not in the JWKS") {
+		t.Errorf("JWKS refetched within a minute: %d\n%s", page.StatusCode, page.Body)
+	}
+	// ...after it, the unknown kid refreshes the keys and the sign-in works.
+	mu.Lock()
+	now = now.Add(61 * time.Second)
+	mu.Unlock()
+	entra.SetClockSkew(61 * time.Second)
+	if c, page := signIn(t, env); !signedIn(env, c) {
+		t.Errorf("sign-in after key rollover: %d\n%s", page.StatusCode, page.Body)
+	}
+	// A newly announced key (old one kept) works the same way.
+	entra.RotateKey(true)
+	mu.Lock()
+	now = now.Add(61 * time.Second)
+	mu.Unlock()
+	entra.SetClockSkew(122 * time.Second)
+	if c, page := signIn(t, env); !signedIn(env, c) {
+		t.Errorf("sign-in with a newly announced key: %d\n%s", page.StatusCode, page.Body)
+	}
+}
+
+func TestEntraClockSkew(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com"})
+	cases := []struct {
+		name string
+		skew time.Duration // of the provider's clock; tokens live one hour
+		ok   bool
+		why  string
+	}{
+		{"provider 4 minutes ahead", 4 * time.Minute, true, ""},
+		{"expired 4 minutes ago", -64 * time.Minute, true, ""},
+		{"provider 10 minutes ahead", 10 * time.Minute, false, "issued in the future"},
+		{"expired 10 minutes ago", -70 * time.Minute, false, "expired"},
+	}
+	for _, tc := range cases {
+		entra.SetClockSkew(tc.skew)
+		c, page := signIn(t, env)
+		if signedIn(env, c) != tc.ok || !strings.Contains(page.Body, tc.why) {
+			t.Errorf("%s: signed in %v, want %v (%q):\n%s", tc.name, !tc.ok, tc.ok, tc.why, page.Body)
+		}
+	}
+}
+
+func TestEntraV1TokenExplainsManifestSetting(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	entra.SetV1Tokens(true)
+	c, page := signIn(t, env)
+	if signedIn(env, c) || !strings.Contains(page.Body, "accessTokenAcceptedVersion") {
+		t.Errorf("v1 token: %d\n%s", page.StatusCode, page.Body)
+	}
+}
+
+func TestEntraClientSecretPostOnly(t *testing.T) {
+	entra := testenv.NewEntra(t, testenv.WithEntraAuthMethods("client_secret_post"))
+	env := testenv.New(t, testenv.WithOIDC(entra.DiscoveryURL(""), "backend-app", entraSecret))
+	entra.AddClient(testenv.EntraClient{ID: "backend-app", Secret: entraSecret, RedirectURIs: []string{env.RedirectURL()}})
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com"})
+	if c, page := signIn(t, env); !signedIn(env, c) {
+		t.Errorf("client_secret_post provider: %d\n%s", page.StatusCode, page.Body)
+	}
+}
+
+func TestEntraLogoutGoesToEndSession(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com"})
+	c, _ := signIn(t, env)
+	r := env.Logout(c)
+	if r.URL.Path != "/" || r.URL.Host != strings.TrimPrefix(env.URL, "http://") {
+		t.Errorf("logout ended at %s", r.URL)
+	}
+	if _, status := env.Me(c); status != http.StatusUnauthorized {
+		t.Errorf("still signed in after logout")
+	}
+}
+
+func signedIn(env *testenv.Env, c *http.Client) bool {
+	_, status := env.Me(c)
+	return status == http.StatusOK
+}
+
+var _ = rp.PathMe
+
+// TestRelyingPartyConformance runs the ID token checks of OpenID Connect
+// Core §3.1.3.7 through a real sign-in: every broken token is refused with
+// a reason, and the two legitimate variations are accepted.
+func TestRelyingPartyConformance(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com"})
+	del := func(k string) func(map[string]any) { return func(c map[string]any) { delete(c, k) } }
+	set := func(k string, v any) func(map[string]any) { return func(c map[string]any) { c[k] = v } }
+	cases := []struct {
+		name    string
+		signing testenv.EntraSigning
+		hook    func(map[string]any)
+		ok      bool
+		why     string
+	}{
+		{"valid", testenv.SignRS256, nil, true, ""},
+		{"no kid, single key in JWKS", testenv.SignNoKid, nil, true, ""},
+		{"bad signature", testenv.SignBadSignature, nil, false, "bad signature"},
+		{"alg none", testenv.SignNone, nil, false, `"none" is not accepted`},
+		{"HS256 with the client secret", testenv.SignHS256Secret, nil, false, `"HS256" is not accepted`},
+		{"key not in JWKS", testenv.SignUnknownKey, nil, false, "is not in the JWKS"},
+		{"wrong iss", testenv.SignRS256, set("iss", "https://evil.example/v2.0"), false, "is not the expected issuer"},
+		{"wrong aud", testenv.SignRS256, set("aud", "another-app"), false, "does not contain the client ID"},
+		{"extra aud without azp", testenv.SignRS256, set("aud", []string{"backend-app", "another-app"}), false, "azp"},
+		{"missing sub", testenv.SignRS256, del("sub"), false, "sub is missing"},
+		{"missing iat", testenv.SignRS256, del("iat"), false, "iat is missing"},
+		{"missing exp", testenv.SignRS256, del("exp"), false, "exp is missing"},
+		{"wrong nonce", testenv.SignRS256, set("nonce", "not-the-nonce"), false, "nonce"},
+		{"missing nonce", testenv.SignRS256, del("nonce"), false, "nonce"},
+		{"expired", testenv.SignRS256, set("exp", time.Now().Add(-10*time.Minute).Unix()), false, "expired"},
+		{"issued in the future", testenv.SignRS256, set("iat", time.Now().Add(10*time.Minute).Unix()), false, "issued in the future"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			entra.SetSigning(tc.signing)
+			entra.SetClaimsHook(tc.hook)
+			c, page := signIn(t, env)
+			if got := signedIn(env, c); got != tc.ok {
+				t.Fatalf("signed in = %v, want %v:\n%s", got, tc.ok, page.Body)
+			}
+			if !tc.ok && (page.StatusCode != http.StatusUnauthorized || !strings.Contains(page.Body, html.EscapeString(tc.why))) {
+				t.Errorf("refusal %d does not say %q:\n%s", page.StatusCode, tc.why, page.Body)
+			}
+		})
+	}
+}
+
+func TestTokenWithoutKidAndTwoKeysIsRefused(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com"})
+	entra.RotateKey(true) // two keys in the JWKS: a token without kid is ambiguous
+	entra.SetSigning(testenv.SignNoKid)
+	c, page := signIn(t, env)
+	if signedIn(env, c) || !strings.Contains(page.Body, "no kid") {
+		t.Errorf("no kid with two keys accepted or unexplained:\n%s", page.Body)
+	}
+}
