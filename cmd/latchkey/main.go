@@ -5,6 +5,7 @@
 // Usage:
 //
 //	latchkey serve [--config values.yaml]
+//	latchkey check [--config values.yaml]
 //	latchkey version
 package main
 
@@ -34,6 +35,7 @@ const usage = `latchkey — a built-in OpenID Provider and relying party for sta
 
 Usage:
   latchkey serve [--config FILE]   run the issuer (/oidc) and the backend (/api/v1/auth)
+  latchkey check [--config FILE]   report whether sign-in can work with this configuration
   latchkey version                 print the version
 
 Run "latchkey serve --help" for the flags of serve.
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) (string, b
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr, getenv)
+	case "check":
+		return check(args[1:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "latchkey", version)
 		return 0

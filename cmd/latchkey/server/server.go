@@ -62,6 +62,25 @@ type Server struct {
 	rp      *rp.RelyingParty
 	handler http.Handler
 	log     *slog.Logger
+	target  Target
+}
+
+// Target is the identity provider the backend signs in against and how it
+// reaches it: what `latchkey check` examines.
+type Target struct {
+	DiscoveryURL string
+	ClientID     string
+	ClientSecret string
+	HTTPClient   *http.Client
+}
+
+// OIDCTarget is the external provider configured for OIDC mode.
+func OIDCTarget(o OIDC, log *slog.Logger) (Target, error) {
+	client, err := ProviderHTTPClient(o, log)
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{DiscoveryURL: o.DiscoveryURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret, HTTPClient: client}, nil
 }
 
 // OpenDB opens (creating if needed) the database in dataDir: the directory
@@ -144,6 +163,10 @@ func (s *Server) assemble(ctx context.Context, opts Options) error {
 		rpCfg.RetryDiscovery = true
 	} else if err := s.assembleIssuer(opts, &rpCfg, r); err != nil {
 		return err
+	}
+	s.target = Target{DiscoveryURL: rpCfg.DiscoveryURL, ClientID: rpCfg.ClientID, ClientSecret: rpCfg.ClientSecret, HTTPClient: rpCfg.HTTPClient}
+	if s.target.DiscoveryURL == "" {
+		s.target.DiscoveryURL = rpCfg.Issuer + rp.DiscoverySuffix
 	}
 	if s.rp, err = rp.New(ctx, rpCfg); err != nil {
 		return err
@@ -251,6 +274,10 @@ func ProviderHTTPClient(o OIDC, log *slog.Logger) (*http.Client, error) {
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
+
+// Target is the provider the backend signs in against (for the built-in
+// issuer: reached in-process, with the backend's own client).
+func (s *Server) Target() Target { return s.target }
 
 // Handler serves the whole server.
 func (s *Server) Handler() http.Handler { return s.handler }
