@@ -1,41 +1,13 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
-	"strings"
-	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey-dev/latchkey/cmd/latchkey/server"
-	"github.com/latchkey-dev/latchkey/rp"
 )
-
-// report prints one line per finding and remembers whether any failed.
-type report struct {
-	w      io.Writer
-	failed bool
-}
-
-func (r *report) ok(format string, args ...any)   { r.line("ok", format, args...) }
-func (r *report) info(format string, args ...any) { r.line("info", format, args...) }
-func (r *report) warn(format string, args ...any) { r.line("warn", format, args...) }
-func (r *report) fail(format string, args ...any) {
-	r.failed = true
-	r.line("FAIL", format, args...)
-}
-
-func (r *report) line(tag, format string, args ...any) {
-	fmt.Fprintf(r.w, "%-6s %s\n", "["+tag+"]", fmt.Sprintf(format, args...))
-}
 
 // check is `latchkey check`: it reads the same configuration as serve and
 // reports, line by line, whether sign-in can work.
@@ -46,200 +18,15 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) (string,
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	rep := &report{w: stdout}
 	cfg, err := server.Load(*configPath, getenv)
 	if err != nil {
-		rep.fail("configuration: %v", err)
+		fmt.Fprintf(stdout, "[FAIL] configuration: %v\n", err)
 		return 1
 	}
-	rep.ok("configuration is valid")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	quiet := slog.New(slog.DiscardHandler)
 	// zitadel/oidc logs through the default logger; the report says it all.
-	slog.SetDefault(quiet)
-
-	var target server.Target
-	redirect := cfg.PublicURL + rp.PathCallback
-	if cfg.OIDC.Enabled {
-		rep.info("mode: OIDC, against %s", cfg.OIDC.DiscoveryURL)
-		switch {
-		case !cfg.OIDC.VerifySSL:
-			rep.warn("TLS: certificate verification is OFF (OIDC_VERIFY_SSL=false): acceptable in test setups only; set oidc.caFile to trust a private CA instead")
-		case cfg.OIDC.CAFile != "":
-			rep.ok("TLS: verified against the system CAs and %s", cfg.OIDC.CAFile)
-		default:
-			rep.ok("TLS: verified against the system CAs")
-		}
-		if target, err = server.OIDCTarget(cfg.OIDC, quiet); err != nil {
-			rep.fail("TLS: %v", err)
-			return 1
-		}
-	} else {
-		rep.info("mode: basic auth, with the built-in issuer at %s%s", cfg.PublicURL, server.IssuerPath)
-		srv, err := server.New(ctx, cfg, server.Options{Logger: quiet, DBTimeout: 200 * time.Millisecond})
-		switch {
-		case errors.Is(err, server.ErrDataDirInUse):
-			rep.info("the data directory is in use by a running latchkey; checking it over the network at %s", cfg.PublicURL)
-			target = server.Target{DiscoveryURL: cfg.PublicURL + server.IssuerPath + rp.DiscoverySuffix, HTTPClient: &http.Client{Timeout: 30 * time.Second}}
-		case err != nil:
-			rep.fail("built-in issuer: %v", err)
-			return 1
-		default:
-			defer srv.Close()
-			target = srv.Target()
-			rep.info("the backend reaches the built-in issuer in-process (no DNS or TLS involved)")
-		}
-	}
-	checkProvider(ctx, rep, target, redirect)
-	if cfg.OIDC.Enabled {
-		rep.info("register this redirect URI with the provider: %s", redirect)
-		rep.info("and, for sign-out, this post-logout redirect URI: %s/", cfg.PublicURL)
-	} else {
-		rep.info("redirect URI %s is registered with the built-in issuer automatically", redirect)
-	}
-	if rep.failed {
-		fmt.Fprintln(stdout, "sign-in cannot work until the failures above are fixed")
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	if !server.Check(cfg, stdout) {
 		return 1
 	}
-	fmt.Fprintln(stdout, "sign-in should work")
 	return 0
-}
-
-// checkProvider examines discovery, keys and client authentication.
-func checkProvider(ctx context.Context, rep *report, t server.Target, redirect string) {
-	doc, err := rp.FetchDiscovery(ctx, t.HTTPClient, t.DiscoveryURL)
-	if err != nil {
-		rep.fail("discovery: %v", err)
-		return
-	}
-	rep.ok("discovery document reachable at %s", t.DiscoveryURL)
-	notes, err := doc.Check(t.DiscoveryURL)
-	if err != nil {
-		rep.fail("discovery document: %v", err)
-	} else {
-		rep.ok("discovery document valid: authorization, token, userinfo and JWKS endpoints present")
-	}
-	if strings.Contains(doc.Issuer, "{tenantid}") {
-		rep.ok("issuer: %s (multi-tenant template: each token's tid is substituted, then matched exactly)", doc.Issuer)
-	} else if doc.Issuer != "" {
-		rep.ok("issuer: %s", doc.Issuer)
-	}
-	for _, n := range notes {
-		rep.info("%s", n)
-	}
-	if algs := doc.IDTokenSigningAlgValuesSupported; len(algs) > 0 {
-		rep.ok("ID token signing algorithms: %s", strings.Join(algs, ", "))
-	} else {
-		rep.info("ID token signing algorithms not listed; RS256 assumed")
-	}
-	if doc.EndSessionEndpoint != "" {
-		rep.ok("sign-out: end_session_endpoint %s", doc.EndSessionEndpoint)
-	} else {
-		rep.info("sign-out: the provider has no end_session_endpoint; sign-out ends the backend session only")
-	}
-	checkKeys(ctx, rep, t.HTTPClient, doc.JWKSURI)
-	if t.ClientID == "" {
-		rep.info("client credentials not checked (the server holds the data directory)")
-		return
-	}
-	checkClient(ctx, rep, t, doc, redirect)
-}
-
-func checkKeys(ctx context.Context, rep *report, client *http.Client, jwksURI string) {
-	if jwksURI == "" {
-		return
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURI, nil)
-	if err != nil {
-		rep.fail("JWKS: %v", err)
-		return
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		rep.fail("JWKS: cannot reach %s: %v", jwksURI, err)
-		return
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if resp.StatusCode != http.StatusOK {
-		rep.fail("JWKS: %s answered HTTP %d", jwksURI, resp.StatusCode)
-		return
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		rep.fail("JWKS: %s is not a JSON Web Key Set: %v", jwksURI, err)
-		return
-	}
-	var desc []string
-	for _, k := range set.Keys {
-		if !k.IsPublic() {
-			rep.fail("JWKS: key %q is not a public key: the provider publishes private key material", k.KeyID)
-		}
-		alg := k.Algorithm
-		if alg == "" {
-			alg = "alg unspecified"
-		}
-		desc = append(desc, fmt.Sprintf("%s (%s)", k.KeyID, alg))
-	}
-	if len(set.Keys) == 0 {
-		rep.fail("JWKS: %s holds no keys", jwksURI)
-		return
-	}
-	rep.ok("JWKS: %d key(s): %s", len(set.Keys), strings.Join(desc, ", "))
-}
-
-// checkClient sends a deliberately invalid code to the token endpoint: a
-// provider answers invalid_grant when the client authenticated, and
-// invalid_client when it did not.
-func checkClient(ctx context.Context, rep *report, t server.Target, doc *rp.Discovery, redirect string) {
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {"latchkey-check-deliberately-invalid-code"},
-		"redirect_uri":  {redirect},
-		"code_verifier": {strings.Repeat("v", 43)},
-	}
-	basic := len(doc.TokenEndpointAuthMethodsSupported) == 0 || contains(doc.TokenEndpointAuthMethodsSupported, "client_secret_basic")
-	method := "client_secret_basic"
-	if !basic {
-		method = "client_secret_post"
-		form.Set("client_id", t.ClientID)
-		form.Set("client_secret", t.ClientSecret)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, doc.TokenEndpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		rep.fail("token endpoint: %v", err)
-		return
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if basic {
-		req.SetBasicAuth(url.QueryEscape(t.ClientID), url.QueryEscape(t.ClientSecret))
-	}
-	resp, err := t.HTTPClient.Do(req)
-	if err != nil {
-		rep.fail("token endpoint: cannot reach %s: %v", doc.TokenEndpoint, err)
-		return
-	}
-	defer resp.Body.Close()
-	var answer struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&answer)
-	switch answer.Error {
-	case "invalid_grant":
-		rep.ok("client credentials accepted by the token endpoint (%s; a test code was refused with invalid_grant, as it should be)", method)
-	case "invalid_client", "unauthorized_client":
-		rep.fail("client credentials refused by the token endpoint (%s): %s — check clientId and clientSecret (use the secret's Value, not its ID; secrets expire)", method, answer.Error)
-	default:
-		rep.warn("token endpoint answered HTTP %d %q to a test code; could not tell whether the client credentials are accepted", resp.StatusCode, answer.Error)
-	}
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
