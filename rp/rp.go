@@ -307,6 +307,7 @@ func (p *RelyingParty) Register(r *mux.Router) {
 	r.HandleFunc(PathLogin, p.handleLogin).Methods(http.MethodGet)
 	r.HandleFunc(PathCallback, p.handleCallback).Methods(http.MethodGet)
 	r.Handle(PathLogout, http.NewCrossOriginProtection().Handler(http.HandlerFunc(p.handleLogout))).Methods(http.MethodPost)
+	r.HandleFunc(PathLogout, p.handleLogoutNavigation).Methods(http.MethodGet)
 	r.HandleFunc(PathMe, p.handleMe).Methods(http.MethodGet)
 }
 
@@ -434,6 +435,10 @@ func (p *RelyingParty) handleCallback(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, http.StatusUnauthorized, "The identity provider's ID token was refused: "+strings.TrimPrefix(err.Error(), ErrIDToken.Error()+": "), err)
 		return
 	}
+	if err := p.mergeUserinfo(r.Context(), prov, tok, claims); err != nil {
+		p.fail(w, r, http.StatusBadGateway, "The identity provider's userinfo answer was refused: "+err.Error(), err)
+		return
+	}
 	id := p.identity(claims)
 	if err := p.checkDomain(id); err != nil {
 		p.log.Info("audit: sign-in refused", "event", "rp.signin.refused", "sub", id.Subject, "reason", err.Error())
@@ -446,6 +451,66 @@ func (p *RelyingParty) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.Info("audit: backend session started", "event", "rp.signin", "sub", id.Subject, "iss", id.Issuer)
 	http.Redirect(w, r, t.Redirect, http.StatusSeeOther)
+}
+
+// errUserinfoSubject is returned when userinfo describes someone else.
+var errUserinfoSubject = errors.New("its sub differs from the ID token's")
+
+// mergeUserinfo completes the ID token's claims from the userinfo endpoint:
+// with the code flow a provider may send email, name and similar claims
+// only there (OpenID Connect Core §5.4). Claims in the ID token win. A
+// userinfo failure is logged and the sign-in goes on with the ID token;
+// userinfo about another subject is refused (§5.3.2).
+func (p *RelyingParty) mergeUserinfo(ctx context.Context, prov *provider, tok *oauth2.Token, c *idClaims) error {
+	if prov.doc.UserinfoEndpoint == "" || tok.AccessToken == "" {
+		return nil
+	}
+	if c.Email != "" && c.Name != "" {
+		return nil // nothing to learn; spare the round trip
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, prov.doc.UserinfoEndpoint, nil)
+	if err != nil {
+		return nil
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		p.log.Warn("userinfo request failed; using the ID token's claims only", "err", err)
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		p.log.Warn("userinfo answered no JSON claims; using the ID token's claims only", "status", resp.StatusCode)
+		return nil
+	}
+	var u idClaims
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&u); err != nil {
+		p.log.Warn("userinfo answer is not JSON claims; using the ID token's claims only", "err", err)
+		return nil
+	}
+	if u.Subject != c.Subject {
+		return errUserinfoSubject
+	}
+	if c.Email == "" {
+		c.Email, c.EmailVerified = u.Email, u.EmailVerified
+	}
+	if c.Name == "" {
+		c.Name = u.Name
+	}
+	if c.PreferredUsername == "" {
+		c.PreferredUsername = u.PreferredUsername
+	}
+	if len(c.Roles) == 0 {
+		c.Roles = u.Roles
+	}
+	if len(c.Groups) == 0 {
+		c.Groups = u.Groups
+	}
+	if c.Org == "" {
+		c.Org = u.Org
+	}
+	return nil
 }
 
 // oauthError renders an error code and description for a person, keeping
@@ -528,6 +593,25 @@ func (p *RelyingParty) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	p.logout(w, r)
+}
+
+// handleLogoutNavigation accepts a GET only when the browser says it is a
+// navigation from this same origin (Fetch Metadata), as when the issuer's
+// "Sign out of all sessions" redirects here; a link on another site, or a
+// client that sends no Fetch Metadata, gets 405 and must POST.
+func (p *RelyingParty) handleLogoutNavigation(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Sec-Fetch-Site") != "same-origin" || r.Header.Get("Sec-Fetch-Mode") != "navigate" {
+		w.Header().Set("Allow", http.MethodPost)
+		p.fail(w, r, http.StatusMethodNotAllowed, "Sign out with the Sign out button (POST)", nil)
+		return
+	}
+	p.logout(w, r)
+}
+
+// logout ends the session and, where the provider offers it, the
+// provider's session too.
+func (p *RelyingParty) logout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, p.cookie(SessionCookie, "/", "", time.Time{}))
 	home := p.publicURL + "/"
 	prov, _, _ := p.current()

@@ -46,7 +46,7 @@ type Entra struct {
 	user        EntraUser
 	queue       []EntraUser
 	codes       map[string]*entraCode
-	tokens      map[string]EntraUser
+	tokens      map[string]entraAccess
 	skew        time.Duration
 	v1          bool
 	signing     EntraSigning
@@ -91,6 +91,12 @@ const (
 	SignBadSignature                     // RS256 with a corrupted signature
 )
 
+// entraAccess is what an access token of the fake stands for.
+type entraAccess struct {
+	user EntraUser
+	sub  string
+}
+
 type entraKey struct {
 	id  string
 	key *rsa.PrivateKey
@@ -127,7 +133,7 @@ func NewEntra(t testing.TB, opts ...EntraOption) *Entra {
 		TenantID:    newGUID(),
 		clients:     map[string]EntraClient{},
 		codes:       map[string]*entraCode{},
-		tokens:      map[string]EntraUser{},
+		tokens:      map[string]entraAccess{},
 		authMethods: []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
 	}
 	e.user = EntraUser{PreferredUsername: "ada@contoso.onmicrosoft.com", Name: "Ada Lovelace"}
@@ -396,7 +402,8 @@ func (e *Entra) token(w http.ResponseWriter, r *http.Request) {
 	idToken := e.idToken(client, c)
 	access := randomString(32)
 	e.mu.Lock()
-	e.tokens[access] = c.user
+	_, sub := entraIDs(c.user, client.ID)
+	e.tokens[access] = entraAccess{user: c.user, sub: sub}
 	e.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -413,17 +420,12 @@ func (e *Entra) idToken(client EntraClient, c *entraCode) string {
 	if tid == "" {
 		tid = e.TenantID
 	}
-	oid := u.ObjectID
-	if oid == "" {
-		sum := sha256.Sum256([]byte(u.PreferredUsername))
-		oid = guidFrom(sum[:16])
-	}
-	subSum := sha256.Sum256([]byte(oid + "|" + client.ID))
+	oid, sub := entraIDs(u, client.ID)
 	now := time.Now().Add(e.skew)
 	claims := map[string]any{
 		"aud": client.ID, "iss": e.URL + "/" + tid + "/v2.0",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
-		"sub": base64.RawURLEncoding.EncodeToString(subSum[:]), "oid": oid, "tid": tid,
+		"sub": sub, "oid": oid, "tid": tid,
 		"preferred_username": u.PreferredUsername, "name": u.Name, "ver": "2.0",
 	}
 	if c.nonce != "" {
@@ -456,6 +458,18 @@ func (e *Entra) idToken(client EntraClient, c *entraCode) string {
 		return ""
 	}
 	return e.signLocked(payload, client.Secret)
+}
+
+// entraIDs returns a user's object ID (generated from the UPN when unset)
+// and the pairwise subject Entra ID gives it for one application.
+func entraIDs(u EntraUser, clientID string) (oid, sub string) {
+	oid = u.ObjectID
+	if oid == "" {
+		sum := sha256.Sum256([]byte(u.PreferredUsername))
+		oid = guidFrom(sum[:16])
+	}
+	subSum := sha256.Sum256([]byte(oid + "|" + clientID))
+	return oid, base64.RawURLEncoding.EncodeToString(subSum[:])
 }
 
 func (e *Entra) signLocked(payload []byte, clientSecret string) string {
@@ -528,14 +542,19 @@ func (e *Entra) logout(w http.ResponseWriter, r *http.Request) {
 func (e *Entra) userinfo(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	e.mu.Lock()
-	u, ok := e.tokens[token]
+	a, ok := e.tokens[token]
 	e.mu.Unlock()
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		http.Error(w, "invalid token", http.StatusUnauthorized)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"sub": u.ObjectID, "name": u.Name, "email": u.Email})
+	// Like Microsoft Graph's OIDC userinfo: sub, name and, when known, email.
+	info := map[string]string{"sub": a.sub, "name": a.user.Name}
+	if a.user.Email != "" {
+		info["email"] = a.user.Email
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -270,3 +270,22 @@ func TestTokenWithoutKidAndTwoKeysIsRefused(t *testing.T) {
 		t.Errorf("no kid with two keys accepted or unexplained:\n%s", page.Body)
 	}
 }
+
+func TestUserinfoAboutAnotherSubjectIsRefused(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	// No email in the ID token: the relying party asks userinfo, whose sub
+	// must then be the ID token's (OpenID Connect Core §5.3.2).
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Name: ""})
+	entra.SetClaimsHook(func(c map[string]any) { c["sub"] = "someone-else" })
+	c, page := signIn(t, env)
+	if signedIn(env, c) || page.StatusCode != http.StatusBadGateway || !strings.Contains(page.Body, "sub differs") {
+		t.Errorf("userinfo of another subject: %d\n%s", page.StatusCode, page.Body)
+	}
+	entra.SetClaimsHook(nil)
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com", Name: "Ada"})
+	entra.SetClaimsHook(func(c map[string]any) { delete(c, "email"); delete(c, "name") })
+	c, _ = signIn(t, env)
+	if id, _ := env.Me(c); id.Email != "ada@contoso.com" || id.Name != "Ada" || id.EmailSource != "" {
+		t.Errorf("claims from userinfo not merged: %+v", id)
+	}
+}
