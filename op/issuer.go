@@ -78,23 +78,33 @@ type Config struct {
 	// ValidEmailDomain, when set, is named in the Create Account page's
 	// message for a foreign address (the rule itself is enforced by Users).
 	ValidEmailDomain string
+	// SignInURL is where the account pages (Settings, Organization) send a
+	// browser without a session; %s is replaced by the page's path,
+	// query-escaped. Default: HomeURL.
+	SignInURL string
+	// SignOutURL is where "Sign out of all sessions" sends the browser
+	// afterwards, to end the application's session too. Default: HomeURL.
+	SignOutURL string
 }
 
 // Issuer is the built-in OpenID Provider. It is an http.Handler for the
 // issuer's path (for example /oidc/...).
 type Issuer struct {
-	issuer    string
-	path      string
-	secure    bool
-	homeURL   string
-	db        *bbolt.DB
-	accounts  accounts
-	store     *storage
-	provider  *zop.Provider
-	handler   http.Handler
-	discovery []byte
-	pages     *pages
-	csrfKey   []byte
+	issuer     string
+	path       string
+	secure     bool
+	homeURL    string
+	db         *bbolt.DB
+	accounts   accounts
+	users      *users.Store
+	signInURL  string
+	signOutURL string
+	store      *storage
+	provider   *zop.Provider
+	handler    http.Handler
+	discovery  []byte
+	pages      *pages
+	csrfKey    []byte
 	// Failed sign-ins are throttled per account and, more leniently (many
 	// people may share one address), per client address.
 	accountThrottle *throttle
@@ -122,6 +132,7 @@ func New(cfg Config) (*Issuer, error) {
 		homeURL:     cfg.HomeURL,
 		db:          cfg.DB,
 		accounts:    cfg.Users,
+		users:       cfg.Users,
 		life:        withDefaults(cfg.Lifetimes),
 		log:         cfg.Logger,
 		now:         cfg.Now,
@@ -141,6 +152,13 @@ func New(cfg Config) (*Issuer, error) {
 	i.addressThrottle = newThrottle(i.now, 20)
 	if i.homeURL == "" {
 		i.homeURL = u.Scheme + "://" + u.Host + "/"
+	}
+	i.signInURL, i.signOutURL = cfg.SignInURL, cfg.SignOutURL
+	if i.signInURL == "" {
+		i.signInURL = i.homeURL
+	}
+	if i.signOutURL == "" {
+		i.signOutURL = i.homeURL
 	}
 	err = i.db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketRefresh, bucketSessions} {
@@ -228,7 +246,7 @@ func corsOptions() *cors.Options {
 // supportedClaims is what the issuer really emits (claims_supported).
 var supportedClaims = []string{
 	"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "amr", "at_hash", "c_hash",
-	"name", "preferred_username", "email", "email_verified", "roles",
+	"name", "preferred_username", "email", "email_verified", "roles", "org",
 }
 
 func withDefaults(l Lifetimes) Lifetimes {
@@ -320,6 +338,10 @@ func (i *Issuer) routes() http.Handler {
 	r.Handle(p+"/device_authorization", http.NotFoundHandler())
 	r.Handle(p+"/login", i.page(i.handleLogin)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle(p+"/signup", i.page(i.handleSignup)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle(p+"/settings", i.page(i.handleSettings)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle(p+"/admin", i.page(i.handleAdmin)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle(p+"/invite", i.page(i.handleInvite)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle(p+"/reset", i.page(i.handleReset)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle(p+"/static/style.css", http.HandlerFunc(serveStyle)).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix(p + "/").Handler(protocol)
 	return r

@@ -254,6 +254,10 @@ func signupError(err error, domain string) (field, msg string) {
 		return "password", fmt.Sprintf("Use at least %d characters.", users.MinPasswordLength)
 	case errors.Is(err, users.ErrPasswordTooLong):
 		return "password", fmt.Sprintf("Use at most %d characters.", users.MaxPasswordLength)
+	case errors.Is(err, users.ErrNameTooLong), errors.Is(err, users.ErrInvalidName):
+		return "name", "Enter your name: at most 200 characters, no control characters."
+	case errors.Is(err, users.ErrSignupClosed):
+		return "email", "Accounts are created by invitation here: ask an administrator of your organization for an invitation link."
 	}
 	return "", ""
 }

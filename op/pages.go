@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+
+	"github.com/latchkey-dev/latchkey/users"
 )
 
 //go:embed templates/*.html
@@ -28,6 +30,32 @@ type pageData struct {
 	Heading       string
 	Message       string
 	HomeURL       string
+	SignupOpen    bool
+
+	// Account pages.
+	Page        string     // "settings", "admin", …: marks the current nav entry
+	User        users.User // the signed-in user, when there is one
+	Org         string
+	Wide        bool
+	Notice      string
+	Token       string
+	Role        string
+	Link        string // a one-time link to copy (invitation, password reset)
+	LinkLabel   string
+	LinkExpires string
+	Members     []member
+	Invitations []invitationRow
+}
+
+// member is one row of the Organization page.
+type member struct {
+	ID, Email, Name, Role, LastLogin string
+	Disabled                         bool
+}
+
+// invitationRow is one pending invitation on the Organization page.
+type invitationRow struct {
+	ID, Email, Role, Expires string
 }
 
 // pages holds one template set per page, each with the shared layout.
@@ -37,7 +65,7 @@ type pages struct {
 
 func newPages() (*pages, error) {
 	p := &pages{sets: map[string]*template.Template{}}
-	for _, name := range []string{"login", "signup", "message"} {
+	for _, name := range []string{"login", "signup", "message", "settings", "admin", "invite", "reset"} {
 		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("op: parse page %s: %w", name, err)
@@ -52,6 +80,7 @@ func (i *Issuer) render(w http.ResponseWriter, r *http.Request, status int, name
 	data.Issuer = i.path
 	data.HomeURL = i.homeURL
 	data.CSRF = i.csrfToken(w, r)
+	data.SignupOpen = i.users.SignupPolicy() != users.SignupInvite
 	var buf bytes.Buffer
 	if err := i.pages.sets[name].Execute(&buf, data); err != nil {
 		i.log.Error("render page", "page", name, "err", err)

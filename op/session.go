@@ -73,7 +73,7 @@ func (i *Issuer) currentSession(r *http.Request) (session, error) {
 	if err != nil || i.now().After(s.Expires) {
 		return session{}, errNoSession
 	}
-	if err := i.store.activeUser(r.Context(), s.UserID); err != nil {
+	if _, err := i.store.activeUser(r.Context(), s.UserID, s.AuthTime); err != nil {
 		return session{}, errNoSession
 	}
 	return s, nil

@@ -26,8 +26,9 @@ var (
 	bucketSessions = []byte("op.sessions")
 )
 
-// ScopeRoles is the scope name under which clients may ask for the roles
-// claim. Roles are sent whether or not it is asked for, as Entra ID does.
+// ScopeRoles is the scope under which clients ask for the authorization
+// claims: roles (also sent without it, as Entra ID sends app roles) and
+// org, the name of the user's organization.
 const ScopeRoles = "roles"
 
 // accounts is what the issuer needs of the user store.
@@ -36,6 +37,7 @@ type accounts interface {
 	Authenticate(ctx context.Context, email, password string) (users.User, error)
 	SignUp(ctx context.Context, email, name, password string) (users.User, error)
 	NeedsSetup(ctx context.Context) (bool, error)
+	Organization(ctx context.Context, id string) (users.Organization, error)
 }
 
 // signer is what the issuer needs of the key manager.
@@ -239,9 +241,9 @@ func (s *storage) newAccessToken(req zop.TokenRequest, family string) (*accessTo
 	}
 	switch r := req.(type) {
 	case *authRequest:
-		t.ClientID, t.AuthReqID = r.GetClientID(), r.ID
+		t.ClientID, t.AuthReqID, t.AuthTime = r.GetClientID(), r.ID, r.AuthTime
 	case *refreshTokenRequest:
-		t.ClientID = r.GetClientID()
+		t.ClientID, t.AuthTime = r.GetClientID(), r.rec.AuthTime
 	default:
 		return nil, fmt.Errorf("op: create access token for %T: %w", req, errUnsupportedGrant)
 	}
@@ -345,7 +347,7 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	if s.now().After(rec.Expires) {
 		return nil, errRefreshInvalid
 	}
-	if err := s.activeUser(ctx, rec.Subject); err != nil {
+	if _, err := s.activeUser(ctx, rec.Subject, rec.AuthTime); err != nil {
 		return nil, err
 	}
 	return &refreshTokenRequest{rec: rec}, nil
@@ -404,16 +406,21 @@ func (s *storage) deleteRefresh(match func(refreshToken) bool) error {
 	return nil
 }
 
-// activeUser fails unless the user exists and is not disabled.
-func (s *storage) activeUser(ctx context.Context, id string) error {
+// activeUser returns the user unless it is gone, disabled, or its sessions
+// were revoked after authTime (password change, reset, "sign out
+// everywhere", disable).
+func (s *storage) activeUser(ctx context.Context, id string, authTime time.Time) (users.User, error) {
 	u, err := s.accounts.Get(ctx, id)
 	if err != nil {
-		return fmt.Errorf("op: user %q: %w", id, errAccountInactive)
+		return users.User{}, fmt.Errorf("op: user %q: %w", id, errAccountInactive)
 	}
 	if u.Disabled {
-		return fmt.Errorf("op: user %q disabled: %w", id, errAccountInactive)
+		return users.User{}, fmt.Errorf("op: user %q disabled: %w", id, errAccountInactive)
 	}
-	return nil
+	if authTime.Before(u.SessionsNotBefore) {
+		return users.User{}, fmt.Errorf("op: user %q: sessions revoked since %s: %w", id, u.SessionsNotBefore.Format(time.RFC3339), errAccountInactive)
+	}
+	return u, nil
 }
 
 // TerminateSession implements op.Storage; the browser session is ended by
@@ -540,6 +547,9 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 	if err != nil {
 		return err
 	}
+	if _, err := s.activeUser(ctx, t.Subject, t.AuthTime); err != nil {
+		return err
+	}
 	return s.setUserinfo(ctx, info, t.Subject, t.Scopes)
 }
 
@@ -551,6 +561,9 @@ func (s *storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	}
 	if t.ClientID != clientID && !slices.Contains(t.Audience, clientID) {
 		return fmt.Errorf("op: introspection by client %q of a token of %q: %w", clientID, t.ClientID, errAccessInvalid)
+	}
+	if _, err := s.activeUser(ctx, t.Subject, t.AuthTime); err != nil {
+		return err
 	}
 	info := new(oidc.UserInfo)
 	if err := s.setUserinfo(ctx, info, t.Subject, t.Scopes); err != nil {
@@ -609,6 +622,11 @@ func (s *storage) setUserinfo(ctx context.Context, info *oidc.UserInfo, userID s
 		}
 	}
 	info.AppendClaims("roles", []string{string(u.Role)})
+	if slices.Contains(scopes, ScopeRoles) {
+		if org, err := s.accounts.Organization(ctx, u.OrgID); err == nil {
+			info.AppendClaims("org", org.Name)
+		}
+	}
 	return nil
 }
 

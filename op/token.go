@@ -17,8 +17,9 @@ type accessToken struct {
 	Audience  []string
 	IssuedAt  time.Time
 	Expires   time.Time
-	Family    string // refresh token family it was issued with, if any
-	AuthReqID string // authorization request it was issued for, if any
+	AuthTime  time.Time // when the user authenticated: sessions revoked later end it
+	Family    string    // refresh token family it was issued with, if any
+	AuthReqID string    // authorization request it was issued for, if any
 }
 
 // refreshToken is the stored record of a refresh token. The token itself is

@@ -272,10 +272,11 @@ func (e *Env) Login(email, password string) *http.Client {
 	return c
 }
 
-// LoginWith signs c in through the sign-in form.
+// LoginWith signs c in through the sign-in form (prompt=login, so the
+// password is asked even when c has an issuer session).
 func (e *Env) LoginWith(c *http.Client, email, password string) {
 	e.t.Helper()
-	resp := e.Get(c, "/api/v1/auth/login")
+	resp := e.Get(c, "/api/v1/auth/login?prompt=login")
 	resp = e.Submit(c, resp, url.Values{"email": {email}, "password": {password}})
 	e.expectSignedIn(c, resp, email)
 }

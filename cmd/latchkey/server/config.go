@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/latchkey-dev/latchkey/rp"
+	"github.com/latchkey-dev/latchkey/users"
 )
 
 // Config is latchkey's whole configuration.
@@ -28,6 +29,7 @@ type Config struct {
 	Listen    string // default "127.0.0.1:8080"
 	PublicURL string // default "http://localhost:8080"; stored without trailing slash
 	DataDir   string // default "./latchkey-data"
+	Signup    string // "open" (default: anyone in validEmailDomain may create an account) or "invite"
 	Clients   []Client
 }
 
@@ -90,6 +92,7 @@ var EnvVars = []EnvVar{
 	{Name: "LATCHKEY_LISTEN", Key: "latchkey.listen"},
 	{Name: "LATCHKEY_PUBLIC_URL", Key: "latchkey.publicUrl"},
 	{Name: "LATCHKEY_DATA_DIR", Key: "latchkey.dataDir"},
+	{Name: "LATCHKEY_SIGNUP", Key: "latchkey.signup"},
 	{Name: "LATCHKEY_BASIC_AUTH_ENABLED", Key: "config.authentication.basicAuth.enabled"},
 	{Name: "LATCHKEY_OIDC_ENABLED", Key: "config.authentication.oidc.enabled"},
 }
@@ -112,6 +115,7 @@ const (
 	keyListen           = keyLatchkey + ".listen"
 	keyPublicURL        = keyLatchkey + ".publicUrl"
 	keyDataDir          = keyLatchkey + ".dataDir"
+	keySignup           = keyLatchkey + ".signup"
 	keyClients          = keyLatchkey + ".clients"
 )
 
@@ -125,6 +129,7 @@ func Default() Config {
 		Listen:    "127.0.0.1:8080",
 		PublicURL: "http://localhost:8080",
 		DataDir:   "./latchkey-data",
+		Signup:    "open",
 	}
 }
 
@@ -338,6 +343,7 @@ func (p *parser) latchkey(path string, v *yaml.Node, c *Config) {
 		{"listen", stringField(&c.Listen)},
 		{"publicUrl", stringField(&c.PublicURL)},
 		{"dataDir", stringField(&c.DataDir)},
+		{"signup", stringField(&c.Signup)},
 		{"clients", func(p *parser, path string, v *yaml.Node) {
 			if isNull(v) {
 				return
@@ -514,6 +520,8 @@ func applyEnv(c *Config, getenv func(string) (string, bool)) error {
 			c.PublicURL = val
 		case keyDataDir:
 			c.DataDir = val
+		case keySignup:
+			c.Signup = val
 		case keyOIDCVerifySSL:
 			b = &c.OIDC.VerifySSL
 		case keyBasicEnabled:
@@ -605,6 +613,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		add(keyDataDir, "must not be empty; set it to a writable directory, e.g. ./latchkey-data")
+	}
+	if _, err := users.ParseSignupPolicy(c.Signup); err != nil {
+		add(keySignup, "%q is not a sign-up policy; use open (anyone in validEmailDomain may create an account) or invite (only with an invitation)", c.Signup)
 	}
 
 	seen := map[string]int{}
@@ -790,8 +801,8 @@ func setOrUnset(s string) string {
 // String describes c with secrets shown only as "(set)" or "(unset)".
 func (c Config) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Config{BasicAuth: %s, OIDC: %s, Listen: %q, PublicURL: %q, DataDir: %q, Clients: [",
-		c.BasicAuth.String(), c.OIDC.String(), c.Listen, c.PublicURL, c.DataDir)
+	fmt.Fprintf(&b, "Config{BasicAuth: %s, OIDC: %s, Listen: %q, PublicURL: %q, DataDir: %q, Signup: %q, Clients: [",
+		c.BasicAuth.String(), c.OIDC.String(), c.Listen, c.PublicURL, c.DataDir, c.Signup)
 	for i, cl := range c.Clients {
 		if i > 0 {
 			b.WriteString(", ")
@@ -818,6 +829,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("listen", c.Listen),
 		slog.String("publicUrl", c.PublicURL),
 		slog.String("dataDir", c.DataDir),
+		slog.String("signup", c.Signup),
 		slog.Attr{Key: "clients", Value: slog.GroupValue(clients...)},
 	)
 }

@@ -69,6 +69,7 @@ func TestLoadDefaults(t *testing.T) {
 			Listen:    "127.0.0.1:8080",
 			PublicURL: "http://localhost:8080",
 			DataDir:   "./latchkey-data",
+			Signup:    "open",
 		}
 		if !reflect.DeepEqual(c, want) || !reflect.DeepEqual(Default(), want) {
 			t.Errorf("Load(\"\") = %v\nwant %v", c, want)
@@ -162,6 +163,7 @@ func TestLoadFullValues(t *testing.T) {
 		Listen:    "0.0.0.0:9090",
 		PublicURL: "https://login.example.com",
 		DataDir:   "/var/lib/latchkey",
+		Signup:    "open",
 		Clients: []Client{
 			{
 				ClientID:               "cli",
@@ -227,7 +229,7 @@ func TestLoadUnknownKeys(t *testing.T) {
 			name:    "latchkey",
 			content: "latchkey:\n  listen: :8080\n  public_url: http://x\n",
 			marker:  "public_url", path: "latchkey.public_url",
-			known: "known keys: listen, publicUrl, dataDir, clients",
+			known: "known keys: listen, publicUrl, dataDir, signup, clients",
 		},
 		{
 			name:    "client",
@@ -374,6 +376,7 @@ latchkey:
 		Listen:    ":2222",
 		PublicURL: "https://env.example",
 		DataDir:   "/env",
+		Signup:    "open",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %v\nwant %v", c, want)
@@ -702,5 +705,18 @@ func TestValidOIDCConfigurations(t *testing.T) {
 	c.OIDC.VerifySSL = false
 	if err := c.Validate(); err != nil {
 		t.Errorf("http with verifySsl: false: %v", err)
+	}
+}
+
+func TestSignupPolicy(t *testing.T) {
+	c, err := Load(writeValues(t, "latchkey:\n  signup: invite\n"), nil)
+	if err != nil || c.Signup != "invite" {
+		t.Fatalf("signup: invite: %v %v", c.Signup, err)
+	}
+	_, err = Load(writeValues(t, "latchkey:\n  signup: closed\n"), nil)
+	mustContain(t, err, `latchkey.signup (or LATCHKEY_SIGNUP): "closed" is not a sign-up policy; use open`)
+	c, err = Load("", env(map[string]string{"LATCHKEY_SIGNUP": "invite"}))
+	if err != nil || c.Signup != "invite" {
+		t.Errorf("LATCHKEY_SIGNUP: %v %v", c.Signup, err)
 	}
 }

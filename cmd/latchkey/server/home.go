@@ -26,7 +26,7 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
   <input type="hidden" name="csrf" value="{{.CSRF}}">
   <button type="submit">Sign out</button>
 </form>
-<p class="switch"><a href="/api/v1/auth/me">Show my identity as JSON</a></p>
+<p class="switch">{{if .BuiltIn}}<a href="/oidc/settings">Settings</a> · {{if .Admin}}<a href="/oidc/admin">Organization</a> · {{end}}{{end}}<a href="/api/v1/auth/me">Show my identity as JSON</a></p>
 {{else}}
 <h1>Welcome</h1>
 <p>You are not signed in.</p>
@@ -51,7 +51,8 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		ID      rp.Identity
 		CSRF    string
 		BuiltIn bool
-	}{signed, id, s.rp.CSRFToken(r), s.BuiltIn()}
+		Admin   bool
+	}{signed, id, s.rp.CSRFToken(r), s.BuiltIn(), id.HasRole("admin")}
 	if err := homePage.Execute(w, data); err != nil {
 		s.log.Error("render start page", "err", err)
 	}

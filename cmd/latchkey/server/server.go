@@ -189,6 +189,7 @@ func (s *Server) assembleIssuer(opts Options, rpCfg *rp.Config, r *mux.Router) e
 	var err error
 	s.users, err = users.New(s.db, users.Options{
 		ValidEmailDomain: cfg.BasicAuth.ValidEmailDomain,
+		SignupPolicy:     users.SignupPolicy(cfg.Signup),
 		Now:              opts.Now,
 		Rand:             opts.Rand,
 		Hash:             opts.Hash,
@@ -227,6 +228,8 @@ func (s *Server) assembleIssuer(opts Options, rpCfg *rp.Config, r *mux.Router) e
 		Rand:             opts.Rand,
 		Lifetimes:        opts.Lifetimes,
 		ValidEmailDomain: cfg.BasicAuth.ValidEmailDomain,
+		SignInURL:        cfg.PublicURL + rp.PathLogin + "?redirect=%s",
+		SignOutURL:       cfg.PublicURL + rp.PathLogout,
 	})
 	if err != nil {
 		return err
@@ -239,6 +242,7 @@ func (s *Server) assembleIssuer(opts Options, rpCfg *rp.Config, r *mux.Router) e
 	}
 	transport := &rp.HandlerTransport{Origin: pub.Scheme + "://" + pub.Host, Handler: s.issuer}
 	rpCfg.Issuer = s.issuer.URL()
+	rpCfg.Scopes = []string{"openid", "profile", "email", op.ScopeRoles}
 	rpCfg.ClientID = BackendClientID
 	rpCfg.ClientSecret = clientSecret
 	rpCfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
