@@ -36,9 +36,12 @@ const usage = `latchkey — a built-in OpenID Provider and relying party for sta
 Usage:
   latchkey serve [--config FILE]   run the issuer (/oidc) and the backend (/api/v1/auth)
   latchkey check [--config FILE]   report whether sign-in can work with this configuration
+  latchkey users SUBCOMMAND ...    manage accounts: add, list, set-role, disable, enable, remove, reset-link
+  latchkey invite SUBCOMMAND ...   manage invitations: create, list, revoke
   latchkey version                 print the version
 
-Run "latchkey serve --help" for the flags of serve.
+Run "latchkey serve --help" for the flags of serve, "latchkey users help" for
+the administration commands (they work while the server is stopped).
 `
 
 func run(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
@@ -51,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) (string, b
 		return serve(args[1:], stdout, stderr, getenv)
 	case "check":
 		return check(args[1:], stdout, stderr, getenv)
+	case "users", "invite":
+		return admin(args, os.Stdin, stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "latchkey", version)
 		return 0
