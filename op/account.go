@@ -56,8 +56,7 @@ func (i *Issuer) handleSettings(w http.ResponseWriter, r *http.Request) {
 		i.render(w, r, http.StatusOK, "settings", data)
 		return
 	}
-	if !i.checkCSRF(r) {
-		i.renderMessage(w, r, http.StatusForbidden, "This form has expired", "Reload the page and try again.")
+	if !i.formValid(w, r) {
 		return
 	}
 	ctx := r.Context()
@@ -138,8 +137,7 @@ func (i *Issuer) handleAdmin(w http.ResponseWriter, r *http.Request) {
 	data := pageData{Page: "admin", User: u, Org: i.orgName(r, u), Wide: true}
 	status := http.StatusOK
 	if r.Method == http.MethodPost {
-		if !i.checkCSRF(r) {
-			i.renderMessage(w, r, http.StatusForbidden, "This form has expired", "Reload the page and try again.")
+		if !i.formValid(w, r) {
 			return
 		}
 		status = i.adminAction(r, u, &data)
@@ -343,8 +341,7 @@ func (i *Issuer) handleInvite(w http.ResponseWriter, r *http.Request) {
 		i.render(w, r, http.StatusOK, "invite", data)
 		return
 	}
-	if !i.checkCSRF(r) {
-		i.renderMessage(w, r, http.StatusForbidden, "This form has expired", "Reload the page and try again.")
+	if !i.formValid(w, r) {
 		return
 	}
 	data.Name = strings.TrimSpace(r.PostFormValue("name"))
@@ -387,8 +384,7 @@ func (i *Issuer) handleReset(w http.ResponseWriter, r *http.Request) {
 		i.render(w, r, http.StatusOK, "reset", data)
 		return
 	}
-	if !i.checkCSRF(r) {
-		i.renderMessage(w, r, http.StatusForbidden, "This form has expired", "Reload the page and try again.")
+	if !i.formValid(w, r) {
 		return
 	}
 	u, err = i.users.ResetPassword(r.Context(), token, r.PostFormValue("password"))

@@ -72,6 +72,16 @@ func (i *Issuer) checkCSRF(r *http.Request) bool {
 	return hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(i.csrfMAC(c.Value)))
 }
 
+// formValid checks a posted form's CSRF token; when it is wrong the
+// browser gets a page saying so, and formValid reports false.
+func (i *Issuer) formValid(w http.ResponseWriter, r *http.Request) bool {
+	if i.checkCSRF(r) {
+		return true
+	}
+	i.renderMessage(w, r, http.StatusForbidden, "This form has expired", "Reload the page and try again.")
+	return false
+}
+
 // formRequest reads the authorization request named by the id parameter;
 // ok is false (and the page answered) when it is missing or expired.
 func (i *Issuer) formRequest(w http.ResponseWriter, r *http.Request, optional bool) (*authRequest, bool) {
@@ -147,8 +157,7 @@ func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 		i.render(w, r, http.StatusOK, "login", data)
 		return
 	}
-	if !i.checkCSRF(r) {
-		i.renderMessage(w, r, http.StatusForbidden, "This form has expired", "Reload the page and try again.")
+	if !i.formValid(w, r) {
 		return
 	}
 	data.Email = strings.TrimSpace(r.PostFormValue("email"))
@@ -205,8 +214,7 @@ func (i *Issuer) handleSignup(w http.ResponseWriter, r *http.Request) {
 		i.render(w, r, http.StatusOK, "signup", data)
 		return
 	}
-	if !i.checkCSRF(r) {
-		i.renderMessage(w, r, http.StatusForbidden, "This form has expired", "Reload the page and try again.")
+	if !i.formValid(w, r) {
 		return
 	}
 	data.Email = strings.TrimSpace(r.PostFormValue("email"))

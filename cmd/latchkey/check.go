@@ -1,8 +1,6 @@
 package main
 
 import (
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 
@@ -12,16 +10,9 @@ import (
 // check is `latchkey check`: it reads the same configuration as serve and
 // reports, line by line, whether sign-in can work.
 func check(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
-	fs := flag.NewFlagSet("latchkey check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "values.yaml-shaped configuration file (default: embedded defaults)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := server.Load(*configPath, getenv)
-	if err != nil {
-		fmt.Fprintf(stdout, "[FAIL] configuration: %v\n", err)
-		return 1
+	cfg, code, ok := loadConfig("check", args, stderr, getenv)
+	if !ok {
+		return code
 	}
 	// zitadel/oidc logs through the default logger; the report says it all.
 	slog.SetDefault(slog.New(slog.DiscardHandler))

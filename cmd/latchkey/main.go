@@ -67,17 +67,27 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) (string, b
 	return 2
 }
 
-func serve(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
-	fs := flag.NewFlagSet("latchkey serve", flag.ContinueOnError)
+// loadConfig parses the --config flag of a subcommand and loads the
+// configuration; code is the exit status when ok is false.
+func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) (string, bool)) (cfg server.Config, code int, ok bool) {
+	fs := flag.NewFlagSet("latchkey "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "values.yaml-shaped configuration file (default: embedded defaults)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return cfg, 2, false
 	}
 	cfg, err := server.Load(*configPath, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "latchkey: %v\n", err)
-		return 1
+		return cfg, 1, false
+	}
+	return cfg, 0, true
+}
+
+func serve(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
+	cfg, code, ok := loadConfig("serve", args, stderr, getenv)
+	if !ok {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// zitadel/oidc logs through the default logger: send it to the same place.
