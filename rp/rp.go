@@ -457,16 +457,13 @@ func (p *RelyingParty) handleCallback(w http.ResponseWriter, r *http.Request) {
 var errUserinfoSubject = errors.New("its sub differs from the ID token's")
 
 // mergeUserinfo completes the ID token's claims from the userinfo endpoint:
-// with the code flow a provider may send email, name and similar claims
-// only there (OpenID Connect Core §5.4). Claims in the ID token win. A
+// with the code flow a provider may send email, name, roles and similar
+// claims only there (OpenID Connect Core §5.4). Claims in the ID token win. A
 // userinfo failure is logged and the sign-in goes on with the ID token;
 // userinfo about another subject is refused (§5.3.2).
 func (p *RelyingParty) mergeUserinfo(ctx context.Context, prov *provider, tok *oauth2.Token, c *idClaims) error {
 	if prov.doc.UserinfoEndpoint == "" || tok.AccessToken == "" {
 		return nil
-	}
-	if c.Email != "" && c.Name != "" {
-		return nil // nothing to learn; spare the round trip
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, prov.doc.UserinfoEndpoint, nil)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -125,6 +126,11 @@ func (p *RelyingParty) Session(r *http.Request) (Identity, error) {
 	case claims.Subject == "" || claims.Subject != claims.Identity.Subject:
 		return Identity{}, fmt.Errorf("%w: subject", ErrInvalidSession)
 	}
+	// A session of another identity provider (before a swap from the
+	// built-in issuer to Entra ID, say) is not this configuration's.
+	if prov, _, _ := p.current(); prov != nil && !issuerTrusted(prov.issuer, claims.Identity) {
+		return Identity{}, fmt.Errorf("%w: issued by another identity provider", ErrInvalidSession)
+	}
 	return claims.Identity, nil
 }
 
@@ -173,4 +179,13 @@ func (p *RelyingParty) cookie(name, path, value string, expires time.Time) *http
 		c.MaxAge = -1
 	}
 	return c
+}
+
+// issuerTrusted reports whether an identity comes from the configured
+// issuer, resolving an Entra ID {tenantid} template with its tenant.
+func issuerTrusted(issuer string, id Identity) bool {
+	if strings.Contains(issuer, tenantTemplate) {
+		return guidRe.MatchString(id.TenantID) && id.Issuer == strings.ReplaceAll(issuer, tenantTemplate, strings.ToLower(id.TenantID))
+	}
+	return id.Issuer == issuer
 }

@@ -3,11 +3,13 @@ package testenv_test
 import (
 	"html"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/latchkey-dev/latchkey/cmd/latchkey/server"
 	"github.com/latchkey-dev/latchkey/rp"
 	"github.com/latchkey-dev/latchkey/testenv"
 )
@@ -287,5 +289,37 @@ func TestUserinfoAboutAnotherSubjectIsRefused(t *testing.T) {
 	c, _ = signIn(t, env)
 	if id, _ := env.Me(c); id.Email != "ada@contoso.com" || id.Name != "Ada" || id.EmailSource != "" {
 		t.Errorf("claims from userinfo not merged: %+v", id)
+	}
+}
+
+// TestSessionsOfAnotherProviderEndAtTheSwap: after switching the backend
+// from the built-in issuer to Entra ID, sessions the built-in issuer
+// vouched for are no longer accepted (and back).
+func TestSessionsOfAnotherProviderEndAtTheSwap(t *testing.T) {
+	env := testenv.New(t)
+	builtIn := env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	u, _ := url.Parse(env.URL)
+	saved := builtIn.Jar.Cookies(u)
+	entra := testenv.NewEntra(t)
+	entra.AddClient(testenv.EntraClient{ID: "backend-app", Secret: entraSecret, RedirectURIs: []string{env.RedirectURL()}})
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com"})
+	env.Restart(testenv.WithOIDC(entra.DiscoveryURL(""), "backend-app", entraSecret))
+	env.FollowRedirectsTo(entra.URL)
+	if _, status := env.Me(builtIn); status != http.StatusUnauthorized {
+		t.Errorf("a built-in issuer's session after the swap to Entra: %d, want 401", status)
+	}
+	c, _ := signIn(t, env)
+	entraCookies := c.Jar.Cookies(u)
+	if !signedIn(env, c) {
+		t.Fatal("Entra sign-in after the swap failed")
+	}
+	env.Restart(testenv.WithConfig(func(cfg *server.Config) { cfg.OIDC.Enabled, cfg.BasicAuth.Enabled = false, true }))
+	c.Jar.SetCookies(u, entraCookies)
+	if _, status := env.Me(c); status != http.StatusUnauthorized {
+		t.Errorf("an Entra session after swapping back: %d, want 401", status)
+	}
+	builtIn.Jar.SetCookies(u, saved)
+	if _, status := env.Me(builtIn); status != http.StatusOK {
+		t.Errorf("the built-in issuer's own session after swapping back: %d, want 200", status)
 	}
 }

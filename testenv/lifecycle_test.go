@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/testenv"
 	"github.com/latchkey-dev/latchkey/users"
@@ -102,6 +103,9 @@ func TestSignInFloodKeepsMemoryBounded(t *testing.T) {
 	attempts := make([]attempt, 200)
 	for n := range attempts {
 		c := env.Client()
+		// 200 hashes at the production cost take a while on two cores
+		// (longer under -race): this test is about memory, not latency.
+		c.Timeout = 10 * time.Minute
 		page := env.Get(c, "/api/v1/auth/login")
 		f, err := testenv.ParseForm(page.Body)
 		if err != nil {
