@@ -433,3 +433,37 @@ func TestSwapBuiltInIssuerAndOIDCProvider(t *testing.T) {
 		t.Errorf("after switching back: %+v, want the account of before the swap %+v", again, builtIn)
 	}
 }
+
+// TestCheckAgainstOIDCProvider runs `latchkey check`'s report against
+// oidc-provider: right secret, wrong secret.
+func TestCheckAgainstOIDCProvider(t *testing.T) {
+	const redirect = "http://localhost:8080/api/v1/auth/callback"
+	issuer := startOIDCProvider(t, "backend-app", "right-secret-0123456789", redirect, "http://localhost:8080/")
+	cfg := server.Default()
+	cfg.BasicAuth.Enabled = false
+	cfg.OIDC = server.OIDC{Enabled: true, DiscoveryURL: issuer + "/.well-known/openid-configuration", ClientID: "backend-app", ClientSecret: "right-secret-0123456789", VerifySSL: true}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if !server.Check(cfg, &out) {
+		t.Fatalf("check failed against oidc-provider:\n%s", out.String())
+	}
+	for _, want := range []string{
+		"[ok]   discovery document valid",
+		"[ok]   issuer: " + issuer,
+		"RS256",
+		"[ok]   JWKS: 1 key(s)",
+		"[ok]   client credentials accepted by the token endpoint",
+		"[ok]   sign-out: end_session_endpoint",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	cfg.OIDC.ClientSecret = "wrong-secret"
+	out.Reset()
+	if server.Check(cfg, &out) || !strings.Contains(out.String(), "[FAIL] client credentials refused") {
+		t.Errorf("wrong secret not reported:\n%s", out.String())
+	}
+}
