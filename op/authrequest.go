@@ -28,6 +28,7 @@ type authRequest struct {
 	CodeExpires time.Time
 	CodeUsed    bool
 	Redeemed    bool // tokens were issued for this request
+	Compromised bool // the code was replayed: issue nothing more
 
 	// What a redemption issued, so a replayed code can revoke it.
 	AccessTokenIDs []string

@@ -201,6 +201,7 @@ func New(cfg Config) (*Issuer, error) {
 		requests: map[string]*authRequest{},
 		codes:    map[string]string{},
 		access:   map[string]*accessToken{},
+		revoked:  map[string]time.Time{},
 	}
 	if err := i.sweepSessions(); err != nil {
 		return nil, err
@@ -336,6 +337,7 @@ func (i *Issuer) routes() http.Handler {
 		protocol.ServeHTTP(w, r)
 	})))
 	r.Handle(p+"/device_authorization", http.NotFoundHandler())
+	r.Handle(p+"/authorize", boundedRequest(protocol))
 	r.Handle(p+"/login", i.page(i.handleLogin)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle(p+"/signup", i.page(i.handleSignup)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle(p+"/settings", i.page(i.handleSettings)).Methods(http.MethodGet, http.MethodPost)
@@ -345,6 +347,27 @@ func (i *Issuer) routes() http.Handler {
 	r.Handle(p+"/static/style.css", http.HandlerFunc(serveStyle)).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix(p + "/").Handler(protocol)
 	return r
+}
+
+// Bounds of an authorization request: anonymous requests are kept in
+// memory until they expire, so their size is bounded here and their number
+// in CreateAuthRequest.
+const (
+	maxAuthorizeQuery = 8 << 10
+	maxAuthorizeBody  = 16 << 10
+)
+
+// boundedRequest refuses oversized authorization requests before zitadel
+// parses them.
+func boundedRequest(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.URL.RawQuery) > maxAuthorizeQuery {
+			http.Error(w, "authorization request too large", http.StatusRequestURITooLong)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxAuthorizeBody)
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (i *Issuer) serveDiscovery(w http.ResponseWriter, _ *http.Request) {

@@ -46,6 +46,10 @@ type signer interface {
 	PublicKeys() []jose.JSONWebKey
 }
 
+// maxPendingRequests bounds the authorization requests kept in memory (at
+// most 16 KiB each): anyone can start one.
+const maxPendingRequests = 20_000
+
 var (
 	errCodeInvalid      = errors.New("op: authorization code invalid or expired")
 	errCodeReused       = errors.New("op: authorization code already used")
@@ -74,6 +78,7 @@ type storage struct {
 	requests  map[string]*authRequest
 	codes     map[string]string // code → authorization request ID
 	access    map[string]*accessToken
+	revoked   map[string]time.Time // refresh families revoked recently: no new tokens for them
 	lastSweep time.Time
 }
 
@@ -97,6 +102,14 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked(now)
+	if len(s.requests) >= maxPendingRequests {
+		s.lastSweep = time.Time{}
+		s.sweepLocked(now)
+		if len(s.requests) >= maxPendingRequests {
+			s.log.Warn("too many pending authorization requests; refusing new ones until some expire", "pending", len(s.requests))
+			return nil, &oidc.Error{ErrorType: "temporarily_unavailable", Description: "too many sign-ins in progress; try again in a few minutes"}
+		}
+	}
 	s.requests[ar.ID] = ar
 	return ar.clone(), nil
 }
@@ -148,6 +161,9 @@ func (s *storage) AuthRequestByCode(_ context.Context, code string) (zop.AuthReq
 		return nil, errCodeInvalid
 	}
 	if ar.CodeUsed {
+		// Tokens of the first redemption may still be in the making:
+		// mark the request so that none is issued from now on.
+		ar.Compromised = true
 		tokens, family := ar.AccessTokenIDs, ar.RefreshFamily
 		for _, t := range tokens {
 			delete(s.access, t)
@@ -215,6 +231,11 @@ func (s *storage) sweepLocked(now time.Time) {
 			delete(s.access, id)
 		}
 	}
+	for f, at := range s.revoked {
+		if now.Sub(at) > s.life.AuthRequest {
+			delete(s.revoked, f)
+		}
+	}
 }
 
 // --- tokens ----------------------------------------------------------------
@@ -249,13 +270,19 @@ func (s *storage) newAccessToken(req zop.TokenRequest, family string) (*accessTo
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.access[t.ID] = t
+	if _, gone := s.revoked[family]; gone && family != "" {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the grant was revoked")
+	}
 	if ar, ok := s.requests[t.AuthReqID]; ok {
+		if ar.Compromised {
+			return nil, oidc.ErrInvalidGrant().WithDescription("authorization code already used")
+		}
 		ar.AccessTokenIDs = append(ar.AccessTokenIDs, t.ID)
 		if family != "" {
 			ar.RefreshFamily = family
 		}
 	}
+	s.access[t.ID] = t
 	return t, nil
 }
 
@@ -326,6 +353,9 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 	}
 	at, err := s.newAccessToken(req, rec.Family)
 	if err != nil {
+		// The code was replayed or the family revoked meanwhile: the
+		// refresh token just stored must not outlive that.
+		_ = s.revokeFamily(rec.Family)
 		return "", "", time.Time{}, err
 	}
 	return at.ID, token, at.Expires, nil
@@ -369,6 +399,7 @@ func (s *storage) refreshRecord(id string) (refreshToken, error) {
 // tokens issued with them.
 func (s *storage) revokeFamily(family string) error {
 	s.mu.Lock()
+	s.revoked[family] = s.now()
 	for id, t := range s.access {
 		if t.Family == family {
 			delete(s.access, id)

@@ -56,6 +56,12 @@ func (t *throttle) fail(key string) {
 		if len(t.entries) >= throttleMaxEntries {
 			t.sweepLocked(now)
 		}
+		for k := range t.entries { // still full: make room (an arbitrary entry)
+			if len(t.entries) < throttleMaxEntries {
+				break
+			}
+			delete(t.entries, k)
+		}
 		e = &throttleEntry{}
 		t.entries[key] = e
 	}

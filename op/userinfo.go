@@ -40,6 +40,10 @@ func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		invalid("the access token is expired or revoked")
 		return
 	}
+	if _, err := i.store.activeUser(r.Context(), t.Subject, t.AuthTime); err != nil {
+		invalid("the account is no longer active or its sessions were ended")
+		return
+	}
 	info, err := i.store.userinfo(r.Context(), t.Subject, t.Scopes)
 	if err != nil {
 		invalid("the account is no longer active")

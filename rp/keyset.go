@@ -50,7 +50,9 @@ func (k *keySet) key(ctx context.Context, kid, alg string) (jose.JSONWebKey, err
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	if k.fetched.IsZero() || now.Sub(k.fetched) > maxAge {
+	// Refresh a missing or day-old set, but never more than once a minute:
+	// a provider whose JWKS is down does not make every sign-in wait.
+	if (k.fetched.IsZero() || now.Sub(k.fetched) > maxAge) && now.Sub(k.attempted) >= minRefresh {
 		if err := k.refreshLocked(ctx); err != nil && len(k.keys) == 0 {
 			return jose.JSONWebKey{}, err
 		}

@@ -30,6 +30,7 @@ const (
 	sessionAudience = "latchkey-session"
 	txAudience      = "latchkey-auth-transaction"
 	cookieLeeway    = time.Minute
+	maxCookieBytes  = 3800 // browsers keep cookies up to 4096 bytes, name and attributes included
 )
 
 // sessionClaims is the payload of the session cookie: a JWT signed HS256
@@ -139,12 +140,22 @@ func (p *RelyingParty) setSession(w http.ResponseWriter, id Identity) error {
 	now := p.now()
 	exp := now.Add(p.sessionLife)
 	jti := p.random(16)
-	token, err := p.session.encode(sessionClaims{
+	claims := sessionClaims{
 		Issuer: p.publicURL, Audience: sessionAudience, Subject: id.Subject,
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: exp.Unix(), ID: jti, Identity: id,
-	})
+	}
+	token, err := p.session.encode(claims)
 	if err != nil {
 		return err
+	}
+	if len(token) > maxCookieBytes && len(id.Groups) > 0 {
+		// Browsers drop cookies over 4 KiB: many groups would make the
+		// session impossible to keep. Keep the session, without groups.
+		p.log.Warn("the identity's groups do not fit in the session cookie; the session carries no groups (read them from the provider instead)", "sub", id.Subject, "groups", len(id.Groups))
+		claims.Identity.Groups = nil
+		if token, err = p.session.encode(claims); err != nil {
+			return err
+		}
 	}
 	http.SetCookie(w, p.cookie(SessionCookie, "/", token, exp))
 	return nil
