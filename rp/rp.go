@@ -61,6 +61,13 @@ type Config struct {
 	SessionLifetime time.Duration
 	// ClockSkew tolerated when checking ID tokens; default 5 minutes.
 	ClockSkew time.Duration
+	// AllowedTenants limits a multi-tenant Entra ID issuer ({tenantid}) to
+	// these tenant IDs; "*" admits every tenant.
+	AllowedTenants []string
+	// TrustEmailDomain accepts the provider's email for ValidEmailDomain
+	// even when it is not marked verified (for the built-in issuer, which
+	// enforces the domain itself).
+	TrustEmailDomain bool
 	// RetryDiscovery keeps retrying discovery in the background (with
 	// backoff) when the provider cannot be reached at start, instead of
 	// failing New; until it succeeds the login endpoint answers 503.
@@ -238,7 +245,7 @@ func (p *RelyingParty) buildProvider(ctx context.Context) (*provider, error) {
 		},
 		verifier: &idVerifier{
 			issuer: doc.Issuer, clientID: p.cfg.ClientID, keys: newKeySet(doc.JWKSURI, p.client, p.now),
-			algs: algs, skew: p.skew, now: p.now,
+			algs: algs, skew: p.skew, now: p.now, tenants: p.cfg.AllowedTenants,
 		},
 		endSession: doc.EndSessionEndpoint,
 	}, nil
@@ -578,6 +585,14 @@ func (p *RelyingParty) checkDomain(id Identity) error {
 			return fmt.Errorf("sign-in refused: the identity provider sent no email claim, and the preferred_username %q is not an @%s address (add the optional claim email in the app registration)", id.Email, p.domain)
 		}
 		return fmt.Errorf("sign-in refused: only @%s addresses may sign in, and this account is %s", p.domain, id.Email)
+	}
+	switch {
+	case p.cfg.TrustEmailDomain || id.EmailVerified:
+	case id.EmailSource == "preferred_username" && id.TenantID != "":
+		// An Entra ID user principal name: its domain must be a verified
+		// domain of the user's tenant (and the tenant is checked).
+	default:
+		return fmt.Errorf("sign-in refused: the identity provider did not mark %s as verified, so it cannot prove an @%s address (with Entra ID add the optional claim xms_edov; otherwise have the provider send email_verified)", id.Email, p.domain)
 	}
 	return nil
 }

@@ -100,13 +100,26 @@ func TestCheckDomain(t *testing.T) {
 		"a@example.com.evil": false,
 		"":                   false,
 	} {
-		err := p.checkDomain(Identity{Email: email})
+		err := p.checkDomain(Identity{Email: email, EmailVerified: true})
 		if (err == nil) != ok {
 			t.Errorf("checkDomain(%q) = %v, want ok=%v", email, err, ok)
 		}
 	}
 	if err := (&RelyingParty{}).checkDomain(Identity{}); err != nil {
 		t.Errorf("no domain policy refused: %v", err)
+	}
+	// An external provider's unverified email proves nothing…
+	if err := p.checkDomain(Identity{Email: "a@example.com"}); err == nil || !strings.Contains(err.Error(), "verified") {
+		t.Errorf("unverified email accepted: %v", err)
+	}
+	// …except an Entra ID user principal name (a verified domain of its tenant)…
+	if err := p.checkDomain(Identity{Email: "a@example.com", EmailSource: "preferred_username", TenantID: "t"}); err != nil {
+		t.Errorf("Entra UPN refused: %v", err)
+	}
+	// …and the built-in issuer, which enforces the domain itself.
+	trusted := &RelyingParty{domain: "example.com", cfg: Config{TrustEmailDomain: true}}
+	if err := trusted.checkDomain(Identity{Email: "a@example.com"}); err != nil {
+		t.Errorf("built-in issuer's email refused: %v", err)
 	}
 }
 

@@ -85,6 +85,7 @@ type idVerifier struct {
 	algs     []jose.SignatureAlgorithm
 	skew     time.Duration
 	now      func() time.Time
+	tenants  []string // allowed tids for a {tenantid} issuer; "*" = any
 }
 
 func refused(format string, args ...any) error {
@@ -158,6 +159,9 @@ func (v *idVerifier) checkIssuer(c *idClaims) error {
 	if strings.Contains(want, tenantTemplate) {
 		if !guidRe.MatchString(c.TenantID) {
 			return refused("tid %q is not a tenant GUID, so the issuer template %s cannot be resolved", c.TenantID, v.issuer)
+		}
+		if !slices.Contains(v.tenants, "*") && !slices.ContainsFunc(v.tenants, func(t string) bool { return strings.EqualFold(t, c.TenantID) }) {
+			return refused("tenant %s is not in config.authentication.oidc.allowedTenants", c.TenantID)
 		}
 		want = strings.ReplaceAll(want, tenantTemplate, strings.ToLower(c.TenantID))
 	}

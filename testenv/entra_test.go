@@ -18,11 +18,19 @@ import (
 // signed with the client secret is about the algorithm, not the key size.
 const entraSecret = "backend-secret-0123456789-abcdefghijklmnop"
 
-// entraEnv starts a fake Entra ID and a backend in OIDC mode against it.
+// otherTenant is a second tenant that multi-tenant tests admit.
+const otherTenant = "0f0e0d0c-0b0a-0908-0706-050403020100"
+
+// entraEnv starts a fake Entra ID and a backend in OIDC mode against it;
+// multi-tenant discovery admits the fake's tenant and otherTenant.
 func entraEnv(t *testing.T, tenant string, opts ...testenv.Option) (*testenv.Entra, *testenv.Env) {
 	t.Helper()
 	entra := testenv.NewEntra(t)
-	env := testenv.New(t, append([]testenv.Option{testenv.WithOIDC(entra.DiscoveryURL(tenant), "backend-app", entraSecret)}, opts...)...)
+	base := []testenv.Option{testenv.WithOIDC(entra.DiscoveryURL(tenant), "backend-app", entraSecret)}
+	if tenant == "common" || tenant == "organizations" {
+		base = append(base, testenv.WithConfig(func(c *server.Config) { c.OIDC.AllowedTenants = []string{entra.TenantID, otherTenant} }))
+	}
+	env := testenv.New(t, append(base, opts...)...)
 	entra.AddClient(testenv.EntraClient{ID: "backend-app", Secret: entraSecret, RedirectURIs: []string{env.RedirectURL()},
 		PostLogoutRedirectURIs: []string{env.URL + "/"}})
 	return entra, env
@@ -63,7 +71,7 @@ func TestEntraMultiTenantTemplateIssuer(t *testing.T) {
 	for _, tenant := range []string{"common", "organizations"} {
 		t.Run(tenant, func(t *testing.T) {
 			entra, env := entraEnv(t, tenant)
-			other := "0f0e0d0c-0b0a-0908-0706-050403020100"
+			other := otherTenant
 			entra.SetUser(testenv.EntraUser{TenantID: other, PreferredUsername: "bob@fabrikam.com", Email: "bob@fabrikam.com", Name: "Bob"})
 			c, page := signIn(t, env)
 			id, status := env.Me(c)
@@ -79,6 +87,15 @@ func TestEntraMultiTenantTemplateIssuer(t *testing.T) {
 			if _, status := env.Me(c2); status != http.StatusUnauthorized {
 				t.Errorf("signed in with a non-GUID tid")
 			}
+			// A tenant outside allowedTenants is refused.
+			entra.SetClaimsHook(nil)
+			stranger := "11111111-2222-3333-4444-555555555555"
+			entra.SetUser(testenv.EntraUser{TenantID: stranger, PreferredUsername: "eve@evil.example", Email: "eve@evil.example"})
+			c3, page := signIn(t, env)
+			if signedIn(env, c3) || !strings.Contains(page.Body, "not in config.authentication.oidc.allowedTenants") {
+				t.Errorf("a tenant outside allowedTenants: %d\n%s", page.StatusCode, page.Body)
+			}
+			entra.SetUser(testenv.EntraUser{TenantID: other, PreferredUsername: "bob@fabrikam.com", Email: "bob@fabrikam.com", Name: "Bob"})
 			// A token of tenant A claiming the issuer of tenant B is refused.
 			entra.SetClaimsHook(func(c map[string]any) { c["iss"] = entra.URL + "/" + entra.TenantID + "/v2.0" })
 			_, page = signIn(t, env)
@@ -107,6 +124,25 @@ func TestEntraMissingEmailFallsBackToPreferredUsername(t *testing.T) {
 	c, _ = signIn(t, env)
 	if id, _ := env.Me(c); !id.EmailVerified || id.EmailSource != "" {
 		t.Errorf("xms_edov=true email: %+v", id)
+	}
+}
+
+// TestForeignTenantCannotClaimTheDomain: in a multi-tenant setup, a
+// tenant's admin can give a user any email; without xms_edov it proves
+// nothing, so validEmailDomain refuses it.
+func TestForeignTenantCannotClaimTheDomain(t *testing.T) {
+	entra, env := entraEnv(t, "organizations", testenv.WithValidEmailDomain("contoso.com"))
+	unverified := false
+	entra.SetUser(testenv.EntraUser{TenantID: otherTenant, PreferredUsername: "mallory@fabrikam.com", Email: "ceo@contoso.com",
+		EmailDomainVerified: &unverified, Roles: []string{"admin"}})
+	c, page := signIn(t, env)
+	if signedIn(env, c) || page.StatusCode != http.StatusForbidden || !strings.Contains(page.Body, "did not mark ceo@contoso.com as verified") {
+		t.Errorf("a foreign tenant's unverified @contoso.com email: %d\n%s", page.StatusCode, page.Body)
+	}
+	verified := true
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com", EmailDomainVerified: &verified})
+	if c, page := signIn(t, env); !signedIn(env, c) {
+		t.Errorf("a verified @contoso.com email: %d\n%s", page.StatusCode, page.Body)
 	}
 }
 

@@ -43,7 +43,7 @@ func entraCheckEnv(entra *testenv.Entra, discovery, secret string) map[string]st
 	return map[string]string{
 		"LATCHKEY_BASIC_AUTH_ENABLED": "false", "LATCHKEY_OIDC_ENABLED": "true",
 		"OIDC_DISCOVERY_URL": discovery, "OIDC_CLIENT_ID": "backend-app", "OIDC_CLIENT_SECRET": secret,
-		"LATCHKEY_DATA_DIR": "unused-in-oidc-mode",
+		"LATCHKEY_DATA_DIR": "unused-in-oidc-mode", "OIDC_ALLOWED_TENANTS": entra.TenantID,
 	}
 }
 

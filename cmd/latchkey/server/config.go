@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -52,6 +53,10 @@ type OIDC struct {
 	Secret       string // secret: name of an existing Kubernetes Secret (used by the Helm chart)
 	VerifySSL    bool   // verifySsl, default true
 	CAFile       string // caFile: PEM bundle of extra CAs to trust for the provider (the safe alternative to verifySsl: false)
+	// AllowedTenants: with a multi-tenant Entra ID discovery URL (common,
+	// organizations), the tenant IDs whose users may sign in; "*" admits
+	// every tenant.
+	AllowedTenants []string
 }
 
 // Client is an OAuth 2.0 / OpenID Connect client registered with latchkey's
@@ -89,6 +94,7 @@ var EnvVars = []EnvVar{
 	{Name: "OIDC_CLIENT_SECRET", Key: "config.authentication.oidc.clientSecret"},
 	{Name: "OIDC_VERIFY_SSL", Key: "config.authentication.oidc.verifySsl"},
 	{Name: "OIDC_CA_FILE", Key: "config.authentication.oidc.caFile"},
+	{Name: "OIDC_ALLOWED_TENANTS", Key: "config.authentication.oidc.allowedTenants"},
 	{Name: "LATCHKEY_LISTEN", Key: "latchkey.listen"},
 	{Name: "LATCHKEY_PUBLIC_URL", Key: "latchkey.publicUrl"},
 	{Name: "LATCHKEY_DATA_DIR", Key: "latchkey.dataDir"},
@@ -111,6 +117,7 @@ const (
 	keyOIDCClientSecret = keyOIDC + ".clientSecret"
 	keyOIDCVerifySSL    = keyOIDC + ".verifySsl"
 	keyOIDCCAFile       = keyOIDC + ".caFile"
+	keyOIDCTenants      = keyOIDC + ".allowedTenants"
 	keyLatchkey         = "latchkey"
 	keyListen           = keyLatchkey + ".listen"
 	keyPublicURL        = keyLatchkey + ".publicUrl"
@@ -333,6 +340,7 @@ func (p *parser) authentication(path string, v *yaml.Node, c *Config) {
 				{"secret", stringField(&o.Secret)},
 				{"verifySsl", boolField(&o.VerifySSL)},
 				{"caFile", stringField(&o.CAFile)},
+				{"allowedTenants", stringsField(&o.AllowedTenants)},
 			})
 		}},
 	})
@@ -514,6 +522,13 @@ func applyEnv(c *Config, getenv func(string) (string, bool)) error {
 			c.OIDC.ClientSecret = val
 		case keyOIDCCAFile:
 			c.OIDC.CAFile = val
+		case keyOIDCTenants:
+			c.OIDC.AllowedTenants = nil
+			for _, t := range strings.Split(val, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					c.OIDC.AllowedTenants = append(c.OIDC.AllowedTenants, t)
+				}
+			}
 		case keyListen:
 			c.Listen = val
 		case keyPublicURL:
@@ -676,6 +691,17 @@ func (o OIDC) validate() []error {
 	if o.ClientSecret == "" {
 		add(keyOIDCClientSecret, "required in OIDC mode: a client secret of the app registration (Certificates & secrets)")
 	}
+	if u, err := url.Parse(o.DiscoveryURL); err == nil {
+		tenant, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+		if (tenant == "common" || tenant == "organizations") && len(o.AllowedTenants) == 0 {
+			add(keyOIDCTenants, "required with the multi-tenant discovery URL (%s): without it any Entra ID tenant's users could sign in, and any tenant's admin can set a user's email and app roles; list your tenant IDs, or \"*\" to admit every tenant deliberately", tenant)
+		}
+	}
+	for _, t := range o.AllowedTenants {
+		if t != "*" && !guidPattern.MatchString(t) {
+			add(keyOIDCTenants, "%q is not a tenant ID (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47) or \"*\"", t)
+		}
+	}
 	if o.CAFile != "" {
 		if _, err := os.Stat(o.CAFile); err != nil {
 			add(keyOIDCCAFile, "cannot read %q: %v; give the path of a PEM file with the CA certificates to trust", o.CAFile, errors.Unwrap(err))
@@ -683,6 +709,8 @@ func (o OIDC) validate() []error {
 	}
 	return errs
 }
+
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // isLoopback reports whether host is localhost or a loopback address.
 func isLoopback(host string) bool {
@@ -872,6 +900,7 @@ func (o OIDC) LogValue() slog.Value {
 		slog.String("secret", o.Secret),
 		slog.Bool("verifySsl", o.VerifySSL),
 		slog.String("caFile", o.CAFile),
+		slog.Any("allowedTenants", o.AllowedTenants),
 	)
 }
 

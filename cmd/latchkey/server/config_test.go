@@ -423,7 +423,7 @@ func TestEnvVarsTable(t *testing.T) {
 	for _, name := range []string{
 		"BYOC_JWT_SECRET", "BYOC_VALID_EMAIL_DOMAIN", "OIDC_DISCOVERY_URL", "OIDC_CLIENT_ID",
 		"OIDC_CLIENT_SECRET", "OIDC_VERIFY_SSL", "LATCHKEY_LISTEN", "LATCHKEY_PUBLIC_URL",
-		"LATCHKEY_DATA_DIR", "LATCHKEY_BASIC_AUTH_ENABLED", "LATCHKEY_OIDC_ENABLED", "OIDC_CA_FILE",
+		"LATCHKEY_DATA_DIR", "LATCHKEY_BASIC_AUTH_ENABLED", "LATCHKEY_OIDC_ENABLED", "OIDC_CA_FILE", "OIDC_ALLOWED_TENANTS",
 	} {
 		if !seen[name] {
 			t.Errorf("EnvVars lacks %s", name)
@@ -690,7 +690,6 @@ func oidcMode(discoveryURL string) func(*Config) {
 func TestValidOIDCConfigurations(t *testing.T) {
 	for _, u := range []string{
 		"https://login.microsoftonline.com/contoso.com/v2.0/.well-known/openid-configuration",
-		"https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
 		"http://127.0.0.1:5556/dex/.well-known/openid-configuration",
 		"http://localhost:8081/.well-known/openid-configuration",
 	} {
@@ -701,6 +700,25 @@ func TestValidOIDCConfigurations(t *testing.T) {
 		}
 	}
 	c := Default()
+	oidcMode("https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration")(&c)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "allowedTenants (or OIDC_ALLOWED_TENANTS): required") {
+		t.Errorf("multi-tenant without allowedTenants: %v", err)
+	}
+	c.OIDC.AllowedTenants = []string{"72f988bf-86f1-41af-91ab-2d7cd011db47"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("multi-tenant with a tenant: %v", err)
+	}
+	c.OIDC.AllowedTenants = []string{"contoso.com"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "is not a tenant ID") {
+		t.Errorf("a domain as tenant: %v", err)
+	}
+	c, err := Load("", env(map[string]string{"LATCHKEY_BASIC_AUTH_ENABLED": "false", "LATCHKEY_OIDC_ENABLED": "true",
+		"OIDC_DISCOVERY_URL": "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration",
+		"OIDC_CLIENT_ID": "a", "OIDC_CLIENT_SECRET": "b", "OIDC_ALLOWED_TENANTS": " 72f988bf-86f1-41af-91ab-2d7cd011db47 , * "}))
+	if err != nil || len(c.OIDC.AllowedTenants) != 2 || c.OIDC.AllowedTenants[1] != "*" {
+		t.Errorf("OIDC_ALLOWED_TENANTS: %v %v", c.OIDC.AllowedTenants, err)
+	}
+	c = Default()
 	oidcMode("http://idp.internal/.well-known/openid-configuration")(&c)
 	c.OIDC.VerifySSL = false
 	if err := c.Validate(); err != nil {

@@ -161,6 +161,7 @@ func (s *Server) assemble(ctx context.Context, opts Options) error {
 		rpCfg.ClientSecret = cfg.OIDC.ClientSecret
 		rpCfg.HTTPClient = client
 		rpCfg.RetryDiscovery = true
+		rpCfg.AllowedTenants = cfg.OIDC.AllowedTenants
 	} else if err := s.assembleIssuer(opts, &rpCfg, r); err != nil {
 		return err
 	}
@@ -242,6 +243,9 @@ func (s *Server) assembleIssuer(opts Options, rpCfg *rp.Config, r *mux.Router) e
 	}
 	transport := &rp.HandlerTransport{Origin: pub.Scheme + "://" + pub.Host, Handler: s.issuer}
 	rpCfg.Issuer = s.issuer.URL()
+	// The built-in issuer checks validEmailDomain at sign-up and invitation;
+	// its addresses are the ones people signed in with.
+	rpCfg.TrustEmailDomain = true
 	rpCfg.Scopes = []string{"openid", "profile", "email", op.ScopeRoles}
 	rpCfg.ClientID = BackendClientID
 	rpCfg.ClientSecret = clientSecret
