@@ -714,7 +714,7 @@ func TestValidOIDCConfigurations(t *testing.T) {
 	}
 	c, err := Load("", env(map[string]string{"LATCHKEY_BASIC_AUTH_ENABLED": "false", "LATCHKEY_OIDC_ENABLED": "true",
 		"OIDC_DISCOVERY_URL": "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration",
-		"OIDC_CLIENT_ID": "a", "OIDC_CLIENT_SECRET": "b", "OIDC_ALLOWED_TENANTS": " 72f988bf-86f1-41af-91ab-2d7cd011db47 , * "}))
+		"OIDC_CLIENT_ID":     "a", "OIDC_CLIENT_SECRET": "b", "OIDC_ALLOWED_TENANTS": " 72f988bf-86f1-41af-91ab-2d7cd011db47 , * "}))
 	if err != nil || len(c.OIDC.AllowedTenants) != 2 || c.OIDC.AllowedTenants[1] != "*" {
 		t.Errorf("OIDC_ALLOWED_TENANTS: %v %v", c.OIDC.AllowedTenants, err)
 	}
