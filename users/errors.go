@@ -64,4 +64,7 @@ var (
 	// ErrSignupClosed reports a SignUp refused by SignupInvite: an account
 	// already exists, so new accounts need an invitation.
 	ErrSignupClosed = errors.New("users: sign-up closed, an invitation is required")
+	// ErrBusy is returned when too many password hashes are already
+	// waiting: the caller should answer "try again shortly" (503).
+	ErrBusy = errors.New("users: too many sign-ins at once; try again shortly")
 )

@@ -334,6 +334,14 @@ func (s *Store) usableInvitation(tx *bbolt.Tx, key []byte, now time.Time) (Invit
 	if expired(inv.ExpiresAt, now) || !inv.Role.Valid() || !domainAllowed(s.domain, inv.Email) {
 		return Invitation{}, ErrInvitationInvalid
 	}
+	// An invitation speaks for the administrator who made it: once they
+	// are no longer an active administrator, it is void.
+	if inv.InvitedBy != "" {
+		by, err := getUser(tx, inv.InvitedBy)
+		if err != nil || by.Disabled || by.Role != RoleAdmin {
+			return Invitation{}, ErrInvitationInvalid
+		}
+	}
 	return inv, nil
 }
 

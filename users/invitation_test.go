@@ -438,3 +438,45 @@ func TestInvitationErrorsDoNotLeakToken(t *testing.T) {
 		}
 	}
 }
+
+func TestInvitationVoidOnceTheInviterIsNoLongerAdmin(t *testing.T) {
+	for _, change := range []string{"demote", "disable", "remove"} {
+		t.Run(change, func(t *testing.T) {
+			s, _ := newTestStore(t, Options{})
+			ctx := context.Background()
+			if _, err := s.SignUp(ctx, "ada@example.com", "Ada", "correct horse battery"); err != nil {
+				t.Fatal(err)
+			}
+			// Bob becomes a second admin, so that he can be demoted.
+			_, tok, err := s.CreateInvitation(ctx, "bob@example.com", RoleAdmin, "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bob, err := s.AcceptInvitation(ctx, tok, "Bob", "bobs long password")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, pending, err := s.CreateInvitation(ctx, "carol@example.com", RoleAdmin, bob.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch change {
+			case "demote":
+				_, err = s.SetRole(ctx, bob.ID, RoleViewer)
+			case "disable":
+				err = s.SetDisabled(ctx, bob.ID, true)
+			case "remove":
+				_, err = s.Remove(ctx, bob.ID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Invitation(ctx, pending); !errors.Is(err, ErrInvitationInvalid) {
+				t.Errorf("invitation of a %sd admin: %v", change, err)
+			}
+			if _, err := s.AcceptInvitation(ctx, pending, "Carol", "carols long password"); !errors.Is(err, ErrInvitationInvalid) {
+				t.Errorf("accepting the invitation of a %sd admin: %v", change, err)
+			}
+		})
+	}
+}

@@ -238,6 +238,9 @@ type hashLimiter struct {
 	maxInFlight atomic.Int64 // highest inFlight observed
 	total       atomic.Int64 // computations started
 	hook        func()       // if non-nil, called while in flight (tests only)
+
+	waiting    atomic.Int64 // computations waiting for a slot
+	maxWaiting int64        // beyond this many waiting, fail with ErrBusy
 }
 
 func newHashLimiter(n int) *hashLimiter {
@@ -250,9 +253,15 @@ func (l *hashLimiter) do(ctx context.Context, f func()) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("users: waiting to hash password: %w", err)
 	}
+	if w := l.waiting.Add(1); l.maxWaiting > 0 && w > l.maxWaiting {
+		l.waiting.Add(-1)
+		return ErrBusy
+	}
 	select {
 	case l.sem <- struct{}{}:
+		l.waiting.Add(-1)
 	case <-ctx.Done():
+		l.waiting.Add(-1)
 		return fmt.Errorf("users: waiting to hash password: %w", ctx.Err())
 	}
 	defer func() { <-l.sem }()

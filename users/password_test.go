@@ -3,6 +3,7 @@ package users
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -256,6 +257,39 @@ func TestHashParamsValidate(t *testing.T) {
 	} {
 		if err := p.validate(); !errors.Is(err, ErrInvalidHashParams) {
 			t.Errorf("%+v: error %v, want ErrInvalidHashParams", p, err)
+		}
+	}
+}
+
+func TestHashQueueIsBounded(t *testing.T) {
+	s, _ := newTestStore(t, Options{MaxConcurrentHashes: 1, MaxQueuedHashes: 2})
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s.limiter.hook = func() {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	ctx := context.Background()
+	results := make(chan error, 3)
+	go func() { _, err := s.hashPassword(ctx, "password one"); results <- err }()
+	<-started // one hash is running and holds the only slot
+	for range 2 {
+		go func() { _, err := s.hashPassword(ctx, "password two"); results <- err }()
+	}
+	// Wait until both are queued, then one more must fail at once.
+	for s.limiter.waiting.Load() < 2 {
+		runtime.Gosched()
+	}
+	if _, err := s.hashPassword(ctx, "password three"); !errors.Is(err, ErrBusy) {
+		t.Errorf("a hash beyond the queue bound: %v, want ErrBusy", err)
+	}
+	close(release)
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Errorf("a queued hash failed: %v", err)
 		}
 	}
 }

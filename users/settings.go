@@ -122,3 +122,21 @@ func (s *Store) RevokeSessions(ctx context.Context, id string) (User, error) {
 	}
 	return u, nil
 }
+
+// RecordSignIn sets the user's LastLoginAt to now: for sign-ins that do
+// not go through Authenticate (a new account, an accepted invitation, a
+// password reset), which sign the person in directly.
+func (s *Store) RecordSignIn(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("users: record sign-in %q: %w", id, err)
+	}
+	now := s.now().UTC()
+	_, err := s.updateUser(id, func(_ *bbolt.Tx, u *User) error {
+		u.LastLoginAt = now
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("users: record sign-in %q: %w", id, err)
+	}
+	return nil
+}

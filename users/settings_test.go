@@ -206,3 +206,24 @@ func TestSessionsNotBeforeOldRecords(t *testing.T) {
 		t.Errorf("RevokeSessions on old record: %v", got)
 	}
 }
+
+func TestRecordSignIn(t *testing.T) {
+	s, _ := newTestStore(t, Options{})
+	ctx := context.Background()
+	u, err := s.SignUp(ctx, "ada@example.com", "Ada", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.LastLoginAt.IsZero() {
+		t.Fatalf("a new account has LastLoginAt %v", u.LastLoginAt)
+	}
+	if err := s.RecordSignIn(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, u.ID); got.LastLoginAt.IsZero() {
+		t.Error("RecordSignIn did not set LastLoginAt")
+	}
+	if err := s.RecordSignIn(ctx, "no-such-user"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown user: %v", err)
+	}
+}

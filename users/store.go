@@ -89,6 +89,10 @@ type Options struct {
 	// others wait, or give up when their context is done. Default
 	// runtime.GOMAXPROCS(0).
 	MaxConcurrentHashes int
+	// MaxQueuedHashes bounds the hashes waiting for a slot; beyond it a
+	// sign-in fails at once with ErrBusy instead of queueing without end.
+	// Default 32 × MaxConcurrentHashes.
+	MaxQueuedHashes int
 	// OrganizationName is the name given to the organization the first
 	// account creates; default DefaultOrganizationName.
 	OrganizationName string
@@ -155,6 +159,10 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 		n = runtime.GOMAXPROCS(0)
 	}
 	s.limiter = newHashLimiter(n)
+	s.limiter.maxWaiting = int64(opts.MaxQueuedHashes)
+	if s.limiter.maxWaiting <= 0 {
+		s.limiter.maxWaiting = int64(32 * n)
+	}
 	if s.domain, err = normalizeDomainPolicy(opts.ValidEmailDomain); err != nil {
 		return nil, fmt.Errorf("users: new store: %w", err)
 	}
