@@ -75,11 +75,11 @@ func (i *Issuer) handleSettings(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		data.User, data.Notice = nu, "Your name is saved. Applications see it at your next sign-in."
-		i.log.Info("audit: name changed", "event", "user.name_changed", "sub", u.ID, "remote", clientIP(r))
+		i.log.Info("audit: name changed", "event", "user.name_changed", "sub", u.ID, "remote", i.clientIP(r))
 		i.render(w, r, http.StatusOK, "settings", data)
 	case "password":
-		key := strings.ToLower(u.Email)
-		if d := i.accountThrottle.wait(key); d > 0 {
+		key := "settings:" + u.ID
+		if d := i.accountThrottle.attempt(key); d > 0 {
 			w.Header().Set("Retry-After", fmt.Sprint(max(int(d/time.Second), 1)))
 			data.Errors = map[string]string{"current": "Too many attempts. Wait a moment and try again."}
 			i.render(w, r, http.StatusTooManyRequests, "settings", data)
@@ -88,7 +88,6 @@ func (i *Issuer) handleSettings(w http.ResponseWriter, r *http.Request) {
 		_, err := i.users.ChangePassword(ctx, u.ID, r.PostFormValue("current"), r.PostFormValue("new"))
 		switch {
 		case errors.Is(err, users.ErrInvalidCredentials):
-			i.accountThrottle.fail(key)
 			data.Errors = map[string]string{"current": "That is not your current password."}
 		case errors.Is(err, users.ErrPasswordTooShort), errors.Is(err, users.ErrPasswordTooLong):
 			_, msg := signupError(err, "")
@@ -101,13 +100,14 @@ func (i *Issuer) handleSettings(w http.ResponseWriter, r *http.Request) {
 			i.render(w, r, http.StatusBadRequest, "settings", data)
 			return
 		}
+		i.accountThrottle.succeed(key)
 		// Every other session is over (SessionsNotBefore); this browser
 		// gets a fresh one.
 		if _, err := i.newSession(w, r, u.ID, []string{"pwd"}); err != nil {
 			i.serverError(w, r, err)
 			return
 		}
-		i.log.Info("audit: password changed", "event", "user.password_changed", "sub", u.ID, "remote", clientIP(r))
+		i.log.Info("audit: password changed", "event", "user.password_changed", "sub", u.ID, "remote", i.clientIP(r))
 		data.Notice = "Your password is changed. Every other session of your account has been signed out."
 		i.render(w, r, http.StatusOK, "settings", data)
 	case "signout-all":
@@ -116,7 +116,7 @@ func (i *Issuer) handleSettings(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		i.endSession(w, r)
-		i.log.Info("audit: signed out everywhere", "event", "user.sessions_revoked", "sub", u.ID, "remote", clientIP(r))
+		i.log.Info("audit: signed out everywhere", "event", "user.sessions_revoked", "sub", u.ID, "remote", i.clientIP(r))
 		http.Redirect(w, r, i.signOutURL, http.StatusSeeOther)
 	default:
 		i.renderMessage(w, r, http.StatusBadRequest, "Unknown action", "Reload the page and try again.")
@@ -164,7 +164,7 @@ func (i *Issuer) handleAdmin(w http.ResponseWriter, r *http.Request) {
 func (i *Issuer) adminAction(r *http.Request, admin users.User, data *pageData) int {
 	ctx := r.Context()
 	audit := func(msg, event string, args ...any) {
-		i.log.Info("audit: "+msg, append([]any{"event", event, "by", admin.ID, "remote", clientIP(r)}, args...)...)
+		i.log.Info("audit: "+msg, append([]any{"event", event, "by", admin.ID, "remote", i.clientIP(r)}, args...)...)
 	}
 	target := func() (users.User, bool) {
 		t, err := i.users.Get(ctx, r.PostFormValue("user"))
@@ -360,7 +360,8 @@ func (i *Issuer) handleInvite(w http.ResponseWriter, r *http.Request) {
 		i.render(w, r, http.StatusBadRequest, "invite", data)
 		return
 	}
-	i.log.Info("audit: invitation accepted", "event", "invitation.accepted", "sub", u.ID, "email", u.Email, "role", string(u.Role), "remote", clientIP(r))
+	i.recordSignIn(r, u.ID)
+	i.log.Info("audit: invitation accepted", "event", "invitation.accepted", "sub", u.ID, "email", u.Email, "role", string(u.Role), "remote", i.clientIP(r))
 	if _, err := i.newSession(w, r, u.ID, []string{"pwd"}); err != nil {
 		i.serverError(w, r, err)
 		return
@@ -402,7 +403,8 @@ func (i *Issuer) handleReset(w http.ResponseWriter, r *http.Request) {
 		i.render(w, r, http.StatusBadRequest, "reset", data)
 		return
 	}
-	i.log.Info("audit: password reset", "event", "user.password_reset", "sub", u.ID, "remote", clientIP(r))
+	i.recordSignIn(r, u.ID)
+	i.log.Info("audit: password reset", "event", "user.password_reset", "sub", u.ID, "remote", i.clientIP(r))
 	if _, err := i.newSession(w, r, u.ID, []string{"pwd"}); err != nil {
 		i.serverError(w, r, err)
 		return

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -85,26 +86,31 @@ type Config struct {
 	// SignOutURL is where "Sign out of all sessions" sends the browser
 	// afterwards, to end the application's session too. Default: HomeURL.
 	SignOutURL string
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For is believed when throttling and logging client
+	// addresses; empty: the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Issuer is the built-in OpenID Provider. It is an http.Handler for the
 // issuer's path (for example /oidc/...).
 type Issuer struct {
-	issuer     string
-	path       string
-	secure     bool
-	homeURL    string
-	db         *bbolt.DB
-	accounts   accounts
-	users      *users.Store
-	signInURL  string
-	signOutURL string
-	store      *storage
-	provider   *zop.Provider
-	handler    http.Handler
-	discovery  []byte
-	pages      *pages
-	csrfKey    []byte
+	issuer         string
+	path           string
+	secure         bool
+	homeURL        string
+	db             *bbolt.DB
+	accounts       accounts
+	users          *users.Store
+	signInURL      string
+	signOutURL     string
+	trustedProxies []netip.Prefix
+	store          *storage
+	provider       *zop.Provider
+	handler        http.Handler
+	discovery      []byte
+	pages          *pages
+	csrfKey        []byte
 	// Failed sign-ins are throttled per account and, more leniently (many
 	// people may share one address), per client address.
 	accountThrottle *throttle
@@ -153,7 +159,7 @@ func New(cfg Config) (*Issuer, error) {
 	if i.homeURL == "" {
 		i.homeURL = u.Scheme + "://" + u.Host + "/"
 	}
-	i.signInURL, i.signOutURL = cfg.SignInURL, cfg.SignOutURL
+	i.signInURL, i.signOutURL, i.trustedProxies = cfg.SignInURL, cfg.SignOutURL, cfg.TrustedProxies
 	if i.signInURL == "" {
 		i.signInURL = i.homeURL
 	}
@@ -332,10 +338,7 @@ func (i *Issuer) routes() http.Handler {
 	r.Handle(p+"/authorize/callback", noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i.guardCallback(w, r, protocol)
 	})))
-	r.Handle(p+"/end_session", noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i.endSession(w, r)
-		protocol.ServeHTTP(w, r)
-	})))
+	r.Handle(p+"/end_session", noStore(http.HandlerFunc(i.handleEndSession)))
 	r.Handle(p+"/device_authorization", http.NotFoundHandler())
 	r.Handle(p+"/authorize", boundedRequest(protocol))
 	r.Handle(p+"/login", i.page(i.handleLogin)).Methods(http.MethodGet, http.MethodPost)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -162,36 +163,58 @@ func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Email = strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
-	ipKey := clientIP(r)
-	acctKey := strings.ToLower(data.Email)
-	if d := max(i.addressThrottle.wait(ipKey), i.accountThrottle.wait(acctKey)); d > 0 {
-		secs := int(d.Round(time.Second) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-		data.Error = fmt.Sprintf("Too many attempts. Wait %d seconds and try again.", max(secs, 1))
-		i.log.Warn("audit: sign-in throttled", "event", "signin.throttled", "remote", clientIP(r))
+	ipKey := i.clientIP(r)
+	acctKey := accountKey(data.Email)
+	device := i.knownDevice(r, acctKey)
+	if device != "" {
+		// A browser that signed in to this account before has its own
+		// budget: an attacker's failures elsewhere cannot lock it out.
+		acctKey = "device:" + device + ":" + acctKey
+	}
+	// Attempts are counted before the password is checked, so concurrent
+	// guesses are throttled as they arrive.
+	d := i.addressThrottle.attempt(ipKey)
+	if d == 0 {
+		if d = i.accountThrottle.attempt(acctKey); d > 0 {
+			i.addressThrottle.undo(ipKey)
+		}
+	}
+	if d > 0 {
+		secs := max(int(d.Round(time.Second)/time.Second), 1)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		data.Error = fmt.Sprintf("Too many attempts. Wait %d seconds and try again.", secs)
+		i.log.Warn("audit: sign-in throttled", "event", "signin.throttled", "remote", ipKey)
 		i.render(w, r, http.StatusTooManyRequests, "login", data)
 		return
 	}
 	u, err := i.accounts.Authenticate(r.Context(), data.Email, password)
 	if err != nil {
-		if !errors.Is(err, users.ErrInvalidCredentials) && !errors.Is(err, users.ErrDisabled) {
+		switch {
+		case errors.Is(err, users.ErrBusy):
+			i.addressThrottle.undo(ipKey)
+			i.accountThrottle.undo(acctKey)
+			w.Header().Set("Retry-After", "2")
+			data.Error = "Too many sign-ins at this moment. Try again in a few seconds."
+			i.render(w, r, http.StatusServiceUnavailable, "login", data)
+			return
+		case !errors.Is(err, users.ErrInvalidCredentials) && !errors.Is(err, users.ErrDisabled):
 			i.serverError(w, r, err)
 			return
 		}
-		i.addressThrottle.fail(ipKey)
-		i.accountThrottle.fail(acctKey)
-		i.log.Info("audit: sign-in failed", "event", "signin.failure", "remote", clientIP(r))
+		i.log.Info("audit: sign-in failed", "event", "signin.failure", "remote", ipKey)
 		data.Error = msgBadLogin
 		i.render(w, r, http.StatusUnauthorized, "login", data)
 		return
 	}
+	i.addressThrottle.undo(ipKey)
 	i.accountThrottle.succeed(acctKey)
+	i.rememberDevice(w, r, accountKey(u.Email))
 	s, err := i.newSession(w, r, u.ID, []string{"pwd"})
 	if err != nil {
 		i.serverError(w, r, err)
 		return
 	}
-	i.log.Info("audit: sign-in", "event", "signin.success", "sub", u.ID, "client_id", ar.GetClientID(), "remote", clientIP(r))
+	i.log.Info("audit: sign-in", "event", "signin.success", "sub", u.ID, "client_id", ar.GetClientID(), "remote", ipKey)
 	i.finish(w, r, ar, s)
 }
 
@@ -219,7 +242,21 @@ func (i *Issuer) handleSignup(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Email = strings.TrimSpace(r.PostFormValue("email"))
 	data.Name = strings.TrimSpace(r.PostFormValue("name"))
+	ipKey := i.clientIP(r)
+	if d := i.addressThrottle.attempt(ipKey); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(int(d/time.Second), 1)))
+		data.Error = "Too many attempts from your network. Wait a moment and try again."
+		i.render(w, r, http.StatusTooManyRequests, "signup", data)
+		return
+	}
 	u, err := i.accounts.SignUp(r.Context(), data.Email, data.Name, r.PostFormValue("password"))
+	if errors.Is(err, users.ErrBusy) {
+		i.addressThrottle.undo(ipKey)
+		w.Header().Set("Retry-After", "2")
+		data.Error = "Too many sign-ins at this moment. Try again in a few seconds."
+		i.render(w, r, http.StatusServiceUnavailable, "signup", data)
+		return
+	}
 	if err != nil {
 		field, msg := signupError(err, i.emailDomain)
 		if field == "" {
@@ -230,7 +267,9 @@ func (i *Issuer) handleSignup(w http.ResponseWriter, r *http.Request) {
 		i.render(w, r, http.StatusBadRequest, "signup", data)
 		return
 	}
-	i.log.Info("audit: account created", "event", "account.created", "sub", u.ID, "role", string(u.Role), "remote", clientIP(r))
+	i.addressThrottle.undo(ipKey)
+	i.recordSignIn(r, u.ID)
+	i.log.Info("audit: account created", "event", "account.created", "sub", u.ID, "role", string(u.Role), "remote", ipKey)
 	s, err := i.newSession(w, r, u.ID, []string{"pwd"})
 	if err != nil {
 		i.serverError(w, r, err)
@@ -275,12 +314,85 @@ func (i *Issuer) serverError(w http.ResponseWriter, r *http.Request, err error) 
 	i.renderMessage(w, r, http.StatusInternalServerError, "Something went wrong", "Try again in a moment.")
 }
 
-// clientIP is the address the request came from (the connection's peer;
-// latchkey does not trust forwarding headers it cannot verify).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// clientIP is the address the request came from: the connection's peer,
+// or, when that peer is a trusted proxy (Config.TrustedProxies), the
+// nearest address in X-Forwarded-For that is not one.
+func (i *Issuer) clientIP(r *http.Request) string {
+	peer := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
 	}
-	return host
+	addr, err := netip.ParseAddr(peer)
+	if err != nil || !i.trusted(addr) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for n := len(hops) - 1; n >= 0; n-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[n]))
+		if err != nil {
+			return peer // a malformed chain: trust nothing in it
+		}
+		if !i.trusted(hop) {
+			return hop.Unmap().String()
+		}
+	}
+	return peer
+}
+
+func (i *Issuer) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range i.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// accountKey is the throttle key of an account: the address as users
+// normalises it, so case and spaces do not make new keys.
+func accountKey(email string) string {
+	if n, err := users.NormalizeEmail(email); err == nil {
+		return n
+	}
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// deviceCookie marks a browser that has signed in to an account before.
+const deviceCookie = "latchkey_device"
+
+// knownDevice returns the browser's device ID when its device cookie was
+// issued for account, else "".
+func (i *Issuer) knownDevice(r *http.Request, account string) string {
+	c, err := r.Cookie(deviceCookie)
+	if err != nil {
+		return ""
+	}
+	id, mac, ok := strings.Cut(c.Value, ".")
+	if !ok || len(id) < 16 || !hmac.Equal([]byte(mac), []byte(i.deviceMAC(id, account))) {
+		return ""
+	}
+	return id
+}
+
+// rememberDevice gives the browser a device cookie for account.
+func (i *Issuer) rememberDevice(w http.ResponseWriter, r *http.Request, account string) {
+	id := i.knownDevice(r, account)
+	if id == "" {
+		id = i.random(16)
+	}
+	http.SetCookie(w, i.cookie(deviceCookie, id+"."+i.deviceMAC(id, account), i.now().Add(365*24*time.Hour)))
+}
+
+func (i *Issuer) deviceMAC(id, account string) string {
+	m := hmac.New(sha256.New, i.csrfKey)
+	m.Write([]byte("latchkey-device|" + id + "|" + account))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// recordSignIn notes a sign-in that did not go through Authenticate.
+func (i *Issuer) recordSignIn(r *http.Request, id string) {
+	if err := i.users.RecordSignIn(r.Context(), id); err != nil {
+		i.log.Warn("record sign-in", "sub", id, "err", err)
+	}
 }

@@ -45,6 +45,7 @@ type pageData struct {
 	LinkExpires string
 	Members     []member
 	Invitations []invitationRow
+	Hidden      map[string]string // extra hidden fields of a form
 }
 
 // member is one row of the Organization page.
@@ -65,7 +66,7 @@ type pages struct {
 
 func newPages() (*pages, error) {
 	p := &pages{sets: map[string]*template.Template{}}
-	for _, name := range []string{"login", "signup", "message", "settings", "admin", "invite", "reset"} {
+	for _, name := range []string{"login", "signup", "message", "settings", "admin", "invite", "reset", "logout"} {
 		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("op: parse page %s: %w", name, err)

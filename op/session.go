@@ -79,8 +79,10 @@ func (i *Issuer) currentSession(r *http.Request) (session, error) {
 	return s, nil
 }
 
-func (i *Issuer) deleteSession(hash string) error {
-	return i.db.Update(func(tx *bbolt.Tx) error {
+func (i *Issuer) deleteSession(hash string) error { return i.store.deleteSession(hash) }
+
+func (s *storage) deleteSession(hash string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketSessions).Delete([]byte(hash))
 	})
 }

@@ -46,11 +46,49 @@ func (t *throttle) wait(key string) time.Duration {
 	return 0
 }
 
+// attempt reserves an attempt for key before the password is checked, so
+// that concurrent guesses count as they arrive, not as they finish. It
+// returns 0 when the attempt may go ahead (counted as a failure until
+// succeed or undo take it back), or how long to wait: at most free
+// attempts go ahead per key before the delays start.
+func (t *throttle) attempt(key string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	e, ok := t.entries[key]
+	if ok {
+		if d := e.until.Sub(now); d > 0 {
+			return d
+		}
+	}
+	t.failLocked(key, now)
+	e = t.entries[key]
+	if e.failures > t.free {
+		return e.until.Sub(now)
+	}
+	return 0
+}
+
+// undo takes back one attempt of key: it succeeded.
+func (t *throttle) undo(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[key]; ok && e.failures > 0 {
+		e.failures--
+		if e.failures <= t.free {
+			e.until = time.Time{}
+		}
+	}
+}
+
 // fail records a failed attempt for key.
 func (t *throttle) fail(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := t.now()
+	t.failLocked(key, t.now())
+}
+
+func (t *throttle) failLocked(key string, now time.Time) {
 	e, ok := t.entries[key]
 	if !ok || now.Sub(e.last) > t.max {
 		if len(t.entries) >= throttleMaxEntries {

@@ -45,3 +45,26 @@ func TestThrottleEngagesGrowsAndReleases(t *testing.T) {
 		t.Error("success did not forget the key")
 	}
 }
+
+func TestThrottleAttemptReservesBeforeTheCheck(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	th := newThrottle(func() time.Time { return now }, 3)
+	for n := range 3 {
+		if d := th.attempt("k"); d != 0 {
+			t.Fatalf("attempt %d refused: %v", n+1, d)
+		}
+	}
+	if d := th.attempt("k"); d <= 0 {
+		t.Fatal("the fourth attempt in flight went ahead")
+	}
+	if d := th.attempt("k"); d <= 0 {
+		t.Fatal("an attempt during the delay went ahead")
+	}
+	// undo gives back an attempt that turned out to be a success.
+	other := newThrottle(func() time.Time { return now }, 1)
+	other.attempt("shared")
+	other.undo("shared")
+	if d := other.attempt("shared"); d != 0 {
+		t.Errorf("an undone attempt still counts: %v", d)
+	}
+}

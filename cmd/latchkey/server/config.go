@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -31,7 +32,10 @@ type Config struct {
 	PublicURL string // default "http://localhost:8080"; stored without trailing slash
 	DataDir   string // default "./latchkey-data"
 	Signup    string // "open" (default: anyone in validEmailDomain may create an account) or "invite"
-	Clients   []Client
+	// TrustedProxies are CIDRs (or addresses) of reverse proxies in front
+	// of latchkey whose X-Forwarded-For names the real client.
+	TrustedProxies []string
+	Clients        []Client
 }
 
 // BasicAuth configures the built-in email/password OpenID Provider
@@ -99,6 +103,7 @@ var EnvVars = []EnvVar{
 	{Name: "LATCHKEY_PUBLIC_URL", Key: "latchkey.publicUrl"},
 	{Name: "LATCHKEY_DATA_DIR", Key: "latchkey.dataDir"},
 	{Name: "LATCHKEY_SIGNUP", Key: "latchkey.signup"},
+	{Name: "LATCHKEY_TRUSTED_PROXIES", Key: "latchkey.trustedProxies"},
 	{Name: "LATCHKEY_BASIC_AUTH_ENABLED", Key: "config.authentication.basicAuth.enabled"},
 	{Name: "LATCHKEY_OIDC_ENABLED", Key: "config.authentication.oidc.enabled"},
 }
@@ -123,6 +128,7 @@ const (
 	keyPublicURL        = keyLatchkey + ".publicUrl"
 	keyDataDir          = keyLatchkey + ".dataDir"
 	keySignup           = keyLatchkey + ".signup"
+	keyTrustedProxies   = keyLatchkey + ".trustedProxies"
 	keyClients          = keyLatchkey + ".clients"
 )
 
@@ -352,6 +358,7 @@ func (p *parser) latchkey(path string, v *yaml.Node, c *Config) {
 		{"publicUrl", stringField(&c.PublicURL)},
 		{"dataDir", stringField(&c.DataDir)},
 		{"signup", stringField(&c.Signup)},
+		{"trustedProxies", stringsField(&c.TrustedProxies)},
 		{"clients", func(p *parser, path string, v *yaml.Node) {
 			if isNull(v) {
 				return
@@ -523,12 +530,7 @@ func applyEnv(c *Config, getenv func(string) (string, bool)) error {
 		case keyOIDCCAFile:
 			c.OIDC.CAFile = val
 		case keyOIDCTenants:
-			c.OIDC.AllowedTenants = nil
-			for _, t := range strings.Split(val, ",") {
-				if t = strings.TrimSpace(t); t != "" {
-					c.OIDC.AllowedTenants = append(c.OIDC.AllowedTenants, t)
-				}
-			}
+			c.OIDC.AllowedTenants = splitList(val)
 		case keyListen:
 			c.Listen = val
 		case keyPublicURL:
@@ -537,6 +539,8 @@ func applyEnv(c *Config, getenv func(string) (string, bool)) error {
 			c.DataDir = val
 		case keySignup:
 			c.Signup = val
+		case keyTrustedProxies:
+			c.TrustedProxies = splitList(val)
 		case keyOIDCVerifySSL:
 			b = &c.OIDC.VerifySSL
 		case keyBasicEnabled:
@@ -629,6 +633,9 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		add(keyDataDir, "must not be empty; set it to a writable directory, e.g. ./latchkey-data")
 	}
+	if _, err := ParseProxies(c.TrustedProxies); err != nil {
+		add(keyTrustedProxies, "%v; list the proxies' networks, e.g. 10.0.0.0/8 or 192.0.2.10", err)
+	}
 	if _, err := users.ParseSignupPolicy(c.Signup); err != nil {
 		add(keySignup, "%q is not a sign-up policy; use open (anyone in validEmailDomain may create an account) or invite (only with an invitation)", c.Signup)
 	}
@@ -711,6 +718,34 @@ func (o OIDC) validate() []error {
 }
 
 var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// splitList splits a comma-separated environment value.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ParseProxies parses latchkey.trustedProxies: CIDRs or single addresses.
+func ParseProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range list {
+		if pre, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pre.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a network (CIDR) nor an address", p)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
 
 // isLoopback reports whether host is localhost or a loopback address.
 func isLoopback(host string) bool {
@@ -858,6 +893,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("publicUrl", c.PublicURL),
 		slog.String("dataDir", c.DataDir),
 		slog.String("signup", c.Signup),
+		slog.Any("trustedProxies", c.TrustedProxies),
 		slog.Attr{Key: "clients", Value: slog.GroupValue(clients...)},
 	)
 }

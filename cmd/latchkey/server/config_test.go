@@ -229,7 +229,7 @@ func TestLoadUnknownKeys(t *testing.T) {
 			name:    "latchkey",
 			content: "latchkey:\n  listen: :8080\n  public_url: http://x\n",
 			marker:  "public_url", path: "latchkey.public_url",
-			known: "known keys: listen, publicUrl, dataDir, signup, clients",
+			known: "known keys: listen, publicUrl, dataDir, signup, trustedProxies, clients",
 		},
 		{
 			name:    "client",
@@ -423,7 +423,7 @@ func TestEnvVarsTable(t *testing.T) {
 	for _, name := range []string{
 		"BYOC_JWT_SECRET", "BYOC_VALID_EMAIL_DOMAIN", "OIDC_DISCOVERY_URL", "OIDC_CLIENT_ID",
 		"OIDC_CLIENT_SECRET", "OIDC_VERIFY_SSL", "LATCHKEY_LISTEN", "LATCHKEY_PUBLIC_URL",
-		"LATCHKEY_DATA_DIR", "LATCHKEY_BASIC_AUTH_ENABLED", "LATCHKEY_OIDC_ENABLED", "OIDC_CA_FILE", "OIDC_ALLOWED_TENANTS",
+		"LATCHKEY_DATA_DIR", "LATCHKEY_BASIC_AUTH_ENABLED", "LATCHKEY_OIDC_ENABLED", "OIDC_CA_FILE", "OIDC_ALLOWED_TENANTS", "LATCHKEY_SIGNUP", "LATCHKEY_TRUSTED_PROXIES",
 	} {
 		if !seen[name] {
 			t.Errorf("EnvVars lacks %s", name)
@@ -736,5 +736,22 @@ func TestSignupPolicy(t *testing.T) {
 	c, err = Load("", env(map[string]string{"LATCHKEY_SIGNUP": "invite"}))
 	if err != nil || c.Signup != "invite" {
 		t.Errorf("LATCHKEY_SIGNUP: %v %v", c.Signup, err)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load(writeValues(t, "latchkey:\n  trustedProxies: [10.0.0.0/8, 192.0.2.10]\n"), nil)
+	if err != nil || len(c.TrustedProxies) != 2 {
+		t.Fatalf("trustedProxies: %v %v", c.TrustedProxies, err)
+	}
+	p, err := ParseProxies(c.TrustedProxies)
+	if err != nil || len(p) != 2 || p[1].Bits() != 32 {
+		t.Errorf("ParseProxies: %v %v", p, err)
+	}
+	_, err = Load(writeValues(t, "latchkey:\n  trustedProxies: [proxy.internal]\n"), nil)
+	mustContain(t, err, `latchkey.trustedProxies (or LATCHKEY_TRUSTED_PROXIES): "proxy.internal" is neither a network (CIDR) nor an address`)
+	c, err = Load("", env(map[string]string{"LATCHKEY_TRUSTED_PROXIES": "10.1.0.0/16, ::1"}))
+	if err != nil || len(c.TrustedProxies) != 2 {
+		t.Errorf("LATCHKEY_TRUSTED_PROXIES: %v %v", c.TrustedProxies, err)
 	}
 }

@@ -217,6 +217,10 @@ func (s *Server) assembleIssuer(opts Options, rpCfg *rp.Config, r *mux.Router) e
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		})
 	}
+	proxies, err := ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("server: latchkey.trustedProxies: %w", err)
+	}
 	s.issuer, err = op.New(op.Config{
 		Issuer:           cfg.PublicURL + IssuerPath,
 		HomeURL:          cfg.PublicURL + "/",
@@ -231,6 +235,7 @@ func (s *Server) assembleIssuer(opts Options, rpCfg *rp.Config, r *mux.Router) e
 		ValidEmailDomain: cfg.BasicAuth.ValidEmailDomain,
 		SignInURL:        cfg.PublicURL + rp.PathLogin + "?redirect=%s",
 		SignOutURL:       cfg.PublicURL + rp.PathLogout,
+		TrustedProxies:   proxies,
 	})
 	if err != nil {
 		return err
