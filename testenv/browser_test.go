@@ -174,7 +174,7 @@ func expectSignedIn(name, email, role string) chromedp.Action[chromedp.Void] {
 		if err != nil {
 			return chromedp.Void{}, fmt.Errorf("the start page does not show who is signed in: %w", err)
 		}
-		want := fmt.Sprintf("Signed in as %s (%s) (%s).", name, email, role)
+		want := fmt.Sprintf("Signed in as %s (%s, %s).", name, email, role)
 		if got := strings.Join(strings.Fields(text), " "); got != want {
 			return chromedp.Void{}, fmt.Errorf("start page says %q, want %q", got, want)
 		}

@@ -27,7 +27,7 @@ func TestSignUpLoginMeLogout(t *testing.T) {
 		t.Errorf("first account roles = %v, want admin", id.Roles)
 	}
 	home := env.Get(admin, "/")
-	if !strings.Contains(home.Body, "Signed in as <strong>Ada Lovelace</strong>") || !strings.Contains(home.Body, "(admin)") {
+	if !strings.Contains(home.Body, "Signed in as <strong>Ada Lovelace</strong>") || !strings.Contains(home.Body, `, <span class="role">admin</span>)`) {
 		t.Errorf("start page does not show the signed-in user:\n%s", home.Body)
 	}
 

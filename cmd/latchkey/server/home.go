@@ -21,7 +21,7 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 <p class="brand">latchkey</p>
 {{if .Signed}}
 <h1>Signed in</h1>
-<p>Signed in as <strong>{{.ID.Name}}</strong> ({{.ID.Email}}){{range .ID.Roles}} <span class="role">({{.}})</span>{{end}}.</p>
+<p>Signed in as <strong>{{.ID.Name}}</strong> ({{.ID.Email}}{{range .ID.Roles}}, <span class="role">{{.}}</span>{{end}}).</p>
 <form method="post" action="/api/v1/auth/logout">
   <input type="hidden" name="csrf" value="{{.CSRF}}">
   <button type="submit">Sign out</button>
