@@ -187,3 +187,19 @@ func TestLastSignInIsRecorded(t *testing.T) {
 		t.Error("the Organization page says never for a signed-in member")
 	}
 }
+
+// TestOversizedBodiesAreRefused: no endpoint reads an unbounded body.
+func TestOversizedBodiesAreRefused(t *testing.T) {
+	env := testenv.New(t)
+	big := strings.Repeat("a", 1<<20)
+	for _, path := range []string{"/oidc/oauth/token", "/oidc/login", "/api/v1/auth/logout", "/oidc/authorize"} {
+		resp, err := http.Post(env.URL+path, "application/x-www-form-urlencoded", strings.NewReader("x="+big))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s with a 1 MiB body: %d, want 413", path, resp.StatusCode)
+		}
+	}
+}

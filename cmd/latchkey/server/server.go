@@ -179,8 +179,24 @@ func (s *Server) assemble(ctx context.Context, opts Options) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	s.handler = r
+	s.handler = limitBodies(r)
 	return nil
+}
+
+// maxBodyBytes bounds every request body: latchkey's forms and token
+// requests are small, and nothing it serves accepts uploads.
+const maxBodyBytes = 64 << 10
+
+// limitBodies caps request bodies before any handler reads them.
+func limitBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBodyBytes {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // assembleIssuer builds the user store and the built-in issuer, mounts the
