@@ -203,3 +203,30 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestIssuerSessionIsRenewedAtSignIn: signing in replaces the issuer's
+// session cookie, and the old one no longer works (no session fixation).
+func TestIssuerSessionIsRenewedAtSignIn(t *testing.T) {
+	env := testenv.New(t)
+	c := env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	u, _ := url.Parse(env.IssuerURL() + "/")
+	session := func() string {
+		for _, ck := range c.Jar.Cookies(u) {
+			if ck.Name == "latchkey_op_session" {
+				return ck.Value
+			}
+		}
+		return ""
+	}
+	before := session()
+	env.LoginWith(c, "ada@example.com", "correct horse battery")
+	after := session()
+	if before == "" || after == "" || before == after {
+		t.Fatalf("issuer session not renewed: before %q after %q", before, after)
+	}
+	old := env.Client()
+	old.Jar.SetCookies(u, []*http.Cookie{{Name: "latchkey_op_session", Value: before, Path: "/oidc/"}})
+	if p := env.Get(old, "/oidc/settings"); p.URL.Path == "/oidc/settings" {
+		t.Error("the replaced session still works")
+	}
+}
