@@ -13,7 +13,7 @@ import (
 	"github.com/latchkey-dev/latchkey/users"
 )
 
-func testIssuer(t *testing.T) (*Issuer, users.User) {
+func testIssuer(t testing.TB) (*Issuer, users.User) {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), 0o600, nil)
 	if err != nil {
