@@ -21,12 +21,8 @@ const (
 // signedIn returns the browser's session and its user, or sends the
 // browser to sign in and back (ok false).
 func (i *Issuer) signedIn(w http.ResponseWriter, r *http.Request) (session, users.User, bool) {
-	s, err := i.currentSession(r)
-	if err == nil {
-		u, err := i.users.Get(r.Context(), s.UserID)
-		if err == nil {
-			return s, u, true
-		}
+	if s, u, err := i.currentSession(r); err == nil {
+		return s, u, true
 	}
 	target := i.signInURL
 	if strings.Contains(target, "%s") {

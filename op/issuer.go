@@ -196,18 +196,19 @@ func New(cfg Config) (*Issuer, error) {
 		clients[c.ID] = cl
 	}
 	i.store = &storage{
-		db:       cfg.DB,
-		accounts: cfg.Users,
-		keys:     cfg.Keys,
-		clients:  clients,
-		now:      i.now,
-		random:   i.random,
-		life:     i.life,
-		log:      i.log,
-		requests: map[string]*authRequest{},
-		codes:    map[string]string{},
-		access:   map[string]*accessToken{},
-		revoked:  map[string]time.Time{},
+		db:         cfg.DB,
+		accounts:   cfg.Users,
+		keys:       cfg.Keys,
+		clients:    clients,
+		now:        i.now,
+		random:     i.random,
+		life:       i.life,
+		log:        i.log,
+		requests:   map[string]*authRequest{},
+		codes:      map[string]string{},
+		access:     map[string]*accessToken{},
+		revoked:    map[string]time.Time{},
+		maxPending: maxPendingRequests,
 	}
 	if err := i.sweepSessions(); err != nil {
 		return nil, err
@@ -347,7 +348,7 @@ func (i *Issuer) routes() http.Handler {
 	r.Handle(p+"/admin", i.page(i.handleAdmin)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle(p+"/invite", i.page(i.handleInvite)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle(p+"/reset", i.page(i.handleReset)).Methods(http.MethodGet, http.MethodPost)
-	r.Handle(p+"/static/style.css", http.HandlerFunc(serveStyle)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle(p+"/static/style.css", http.HandlerFunc(ServeStylesheet)).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix(p + "/").Handler(protocol)
 	return r
 }
@@ -388,7 +389,7 @@ func (i *Issuer) guardCallback(w http.ResponseWriter, r *http.Request, next http
 		i.renderMessage(w, r, http.StatusBadRequest, "This sign-in has expired", "Go back to the application and sign in again.")
 		return
 	}
-	s, err := i.currentSession(r)
+	s, _, err := i.currentSession(r)
 	if !ar.done || err != nil || s.Hash != ar.SessionHash {
 		i.renderMessage(w, r, http.StatusForbidden, "Sign-in not completed in this browser", "Go back to the application and sign in again.")
 		return

@@ -105,9 +105,6 @@ func (i *Issuer) satisfies(ar *authRequest, s session) bool {
 	if ar.HintSubject != "" && ar.HintSubject != s.UserID {
 		return false
 	}
-	if ar.hasPrompt(oidc.PromptLogin) {
-		return false
-	}
 	if ar.Request.MaxAge != nil {
 		// max_age=0 (also what prompt=login becomes) always asks again, even
 		// when the clock has not moved since the last sign-in.
@@ -137,7 +134,7 @@ func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	data := pageData{AuthRequestID: ar.ID, Email: ar.Request.LoginHint}
 	if r.Method == http.MethodGet {
-		if s, err := i.currentSession(r); err == nil && i.satisfies(ar, s) {
+		if s, _, err := i.currentSession(r); err == nil && i.satisfies(ar, s) {
 			i.finish(w, r, ar, s)
 			return
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/latchkey-dev/latchkey/users"
 )
 
 // sessionCookie is the issuer's own browser session: single sign-on across
@@ -37,7 +39,7 @@ func sessionHash(id string) string {
 // browser had is deleted first: the identifier changes at every sign-in.
 func (i *Issuer) newSession(w http.ResponseWriter, r *http.Request, userID string, amr []string) (session, error) {
 	if old, err := r.Cookie(sessionCookie); err == nil {
-		_ = i.deleteSession(sessionHash(old.Value))
+		_ = i.store.deleteSession(sessionHash(old.Value))
 	}
 	now := i.now()
 	id := i.random(32)
@@ -56,11 +58,12 @@ func (i *Issuer) newSession(w http.ResponseWriter, r *http.Request, userID strin
 	return s, nil
 }
 
-// currentSession returns the browser's valid session, if any.
-func (i *Issuer) currentSession(r *http.Request) (session, error) {
+// currentSession returns the browser's valid session, if any, and its
+// (active) user.
+func (i *Issuer) currentSession(r *http.Request) (session, users.User, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return session{}, errNoSession
+		return session{}, users.User{}, errNoSession
 	}
 	s := session{Hash: sessionHash(c.Value)}
 	err = i.db.View(func(tx *bbolt.Tx) error {
@@ -71,15 +74,14 @@ func (i *Issuer) currentSession(r *http.Request) (session, error) {
 		return json.Unmarshal(raw, &s)
 	})
 	if err != nil || i.now().After(s.Expires) {
-		return session{}, errNoSession
+		return session{}, users.User{}, errNoSession
 	}
-	if _, err := i.store.activeUser(r.Context(), s.UserID, s.AuthTime); err != nil {
-		return session{}, errNoSession
+	u, err := i.store.activeUser(r.Context(), s.UserID, s.AuthTime)
+	if err != nil {
+		return session{}, users.User{}, errNoSession
 	}
-	return s, nil
+	return s, u, nil
 }
-
-func (i *Issuer) deleteSession(hash string) error { return i.store.deleteSession(hash) }
 
 func (s *storage) deleteSession(hash string) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
@@ -90,7 +92,7 @@ func (s *storage) deleteSession(hash string) error {
 // endSession deletes the browser's session and clears its cookie.
 func (i *Issuer) endSession(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if err := i.deleteSession(sessionHash(c.Value)); err != nil {
+		if err := i.store.deleteSession(sessionHash(c.Value)); err != nil {
 			i.log.Error("end session", "err", err)
 		}
 	}

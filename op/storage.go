@@ -74,12 +74,13 @@ type storage struct {
 	life     Lifetimes
 	log      *slog.Logger
 
-	mu        sync.Mutex
-	requests  map[string]*authRequest
-	codes     map[string]string // code → authorization request ID
-	access    map[string]*accessToken
-	revoked   map[string]time.Time // refresh families revoked recently: no new tokens for them
-	lastSweep time.Time
+	mu         sync.Mutex
+	requests   map[string]*authRequest
+	codes      map[string]string // code → authorization request ID
+	access     map[string]*accessToken
+	revoked    map[string]time.Time // refresh families revoked recently: no new tokens for them
+	maxPending int                  // bound of requests (maxPendingRequests)
+	lastSweep  time.Time
 }
 
 // --- authorization requests -------------------------------------------------
@@ -102,10 +103,10 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked(now)
-	if len(s.requests) >= maxPendingRequests {
+	if len(s.requests) >= s.maxPending {
 		s.lastSweep = time.Time{}
 		s.sweepLocked(now)
-		if len(s.requests) >= maxPendingRequests {
+		if len(s.requests) >= s.maxPending {
 			s.log.Warn("too many pending authorization requests; refusing new ones until some expire", "pending", len(s.requests))
 			return nil, &oidc.Error{ErrorType: "temporarily_unavailable", Description: "too many sign-ins in progress; try again in a few minutes"}
 		}
@@ -569,7 +570,11 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 // SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest: the claims
 // of the ID token.
 func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
-	return s.setUserinfo(ctx, info, req.GetSubject(), scopes)
+	u, err := s.activeUser(ctx, req.GetSubject(), req.GetAuthTime())
+	if err != nil {
+		return err
+	}
+	return s.fillUserinfo(ctx, info, u, scopes)
 }
 
 // SetUserinfoFromToken implements op.Storage: the userinfo endpoint.
@@ -578,10 +583,11 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 	if err != nil {
 		return err
 	}
-	if _, err := s.activeUser(ctx, t.Subject, t.AuthTime); err != nil {
+	u, err := s.activeUser(ctx, t.Subject, t.AuthTime)
+	if err != nil {
 		return err
 	}
-	return s.setUserinfo(ctx, info, t.Subject, t.Scopes)
+	return s.fillUserinfo(ctx, info, u, t.Scopes)
 }
 
 // SetIntrospectionFromToken implements op.Storage (RFC 7662).
@@ -593,11 +599,12 @@ func (s *storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	if t.ClientID != clientID && !slices.Contains(t.Audience, clientID) {
 		return fmt.Errorf("op: introspection by client %q of a token of %q: %w", clientID, t.ClientID, errAccessInvalid)
 	}
-	if _, err := s.activeUser(ctx, t.Subject, t.AuthTime); err != nil {
+	u, err := s.activeUser(ctx, t.Subject, t.AuthTime)
+	if err != nil {
 		return err
 	}
 	info := new(oidc.UserInfo)
-	if err := s.setUserinfo(ctx, info, t.Subject, t.Scopes); err != nil {
+	if err := s.fillUserinfo(ctx, info, u, t.Scopes); err != nil {
 		return err
 	}
 	resp.SetUserInfo(info)
@@ -620,24 +627,9 @@ func (s *storage) accessTokenByID(id, subject string) (*accessToken, error) {
 	return t, nil
 }
 
-// userinfo returns the claims a set of scopes grants.
-func (s *storage) userinfo(ctx context.Context, userID string, scopes []string) (*oidc.UserInfo, error) {
-	info := new(oidc.UserInfo)
-	if err := s.setUserinfo(ctx, info, userID, scopes); err != nil {
-		return nil, err
-	}
-	return info, nil
-}
-
-// setUserinfo fills the claims a set of scopes grants. roles is always sent.
-func (s *storage) setUserinfo(ctx context.Context, info *oidc.UserInfo, userID string, scopes []string) error {
-	u, err := s.accounts.Get(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("op: userinfo for %q: %w", userID, err)
-	}
-	if u.Disabled {
-		return fmt.Errorf("op: userinfo for %q: %w", userID, errAccountInactive)
-	}
+// fillUserinfo fills the claims a set of scopes grants about an active
+// user. roles is always sent.
+func (s *storage) fillUserinfo(ctx context.Context, info *oidc.UserInfo, u users.User, scopes []string) error {
 	info.Subject = u.ID
 	for _, scope := range scopes {
 		switch scope {

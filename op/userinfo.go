@@ -2,8 +2,11 @@ package op
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // serveUserinfo is the userinfo endpoint (OpenID Connect Core §5.3), GET or
@@ -35,18 +38,13 @@ func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		invalid("the access token is malformed")
 		return
 	}
-	t, err := i.store.accessTokenByID(id, sub)
-	if err != nil {
-		invalid("the access token is expired or revoked")
-		return
-	}
-	if _, err := i.store.activeUser(r.Context(), t.Subject, t.AuthTime); err != nil {
-		invalid("the account is no longer active or its sessions were ended")
-		return
-	}
-	info, err := i.store.userinfo(r.Context(), t.Subject, t.Scopes)
-	if err != nil {
-		invalid("the account is no longer active")
+	info := new(oidc.UserInfo)
+	if err := i.store.SetUserinfoFromToken(r.Context(), info, id, sub, ""); err != nil {
+		if errors.Is(err, errAccountInactive) {
+			invalid("the account is no longer active or its sessions were ended")
+		} else {
+			invalid("the access token is expired or revoked")
+		}
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
