@@ -32,25 +32,12 @@ func newThrottle(now func() time.Time, free int) *throttle {
 	return &throttle{now: now, free: free, base: time.Second, max: 15 * time.Minute, entries: map[string]*throttleEntry{}}
 }
 
-// wait returns how long key must wait before its next attempt.
-func (t *throttle) wait(key string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e, ok := t.entries[key]
-	if !ok {
-		return 0
-	}
-	if d := e.until.Sub(t.now()); d > 0 {
-		return d
-	}
-	return 0
-}
-
 // attempt reserves an attempt for key before the password is checked, so
 // that concurrent guesses count as they arrive, not as they finish. It
 // returns 0 when the attempt may go ahead (counted as a failure until
 // succeed or undo take it back), or how long to wait: at most free
-// attempts go ahead per key before the delays start.
+// attempts go ahead per key before the delays start, and each further one
+// doubles the delay, up to max.
 func (t *throttle) attempt(key string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -61,12 +48,23 @@ func (t *throttle) attempt(key string) time.Duration {
 			return d
 		}
 	}
-	t.failLocked(key, now)
-	e = t.entries[key]
-	if e.failures > t.free {
-		return e.until.Sub(now)
+	if !ok || now.Sub(e.last) > t.max {
+		t.makeRoomLocked(now)
+		e = &throttleEntry{}
+		t.entries[key] = e
 	}
-	return 0
+	e.failures++
+	e.last = now
+	over := e.failures - t.free
+	if over <= 0 {
+		return 0
+	}
+	d := t.base << min(over-1, 20)
+	if d > t.max || d <= 0 {
+		d = t.max
+	}
+	e.until = now.Add(d)
+	return d
 }
 
 // undo takes back one attempt of key: it succeeded.
@@ -81,36 +79,22 @@ func (t *throttle) undo(key string) {
 	}
 }
 
-// fail records a failed attempt for key.
-func (t *throttle) fail(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.failLocked(key, t.now())
-}
-
-func (t *throttle) failLocked(key string, now time.Time) {
-	e, ok := t.entries[key]
-	if !ok || now.Sub(e.last) > t.max {
-		if len(t.entries) >= throttleMaxEntries {
-			t.sweepLocked(now)
-		}
-		for k := range t.entries { // still full: make room (an arbitrary entry)
-			if len(t.entries) < throttleMaxEntries {
-				break
-			}
+// makeRoomLocked keeps the map under its cap: stale entries go first, then
+// arbitrary ones.
+func (t *throttle) makeRoomLocked(now time.Time) {
+	if len(t.entries) < throttleMaxEntries {
+		return
+	}
+	for k, e := range t.entries {
+		if now.Sub(e.last) > t.max {
 			delete(t.entries, k)
 		}
-		e = &throttleEntry{}
-		t.entries[key] = e
 	}
-	e.failures++
-	e.last = now
-	if over := e.failures - t.free; over > 0 {
-		d := t.base << min(over-1, 20)
-		if d > t.max || d <= 0 {
-			d = t.max
+	for k := range t.entries {
+		if len(t.entries) < throttleMaxEntries {
+			break
 		}
-		e.until = now.Add(d)
+		delete(t.entries, k)
 	}
 }
 
@@ -119,12 +103,4 @@ func (t *throttle) succeed(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.entries, key)
-}
-
-func (t *throttle) sweepLocked(now time.Time) {
-	for k, e := range t.entries {
-		if now.Sub(e.last) > t.max {
-			delete(t.entries, k)
-		}
-	}
 }

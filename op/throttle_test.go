@@ -1,6 +1,7 @@
 package op
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -9,40 +10,49 @@ func TestThrottleEngagesGrowsAndReleases(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	th := newThrottle(func() time.Time { return now }, 3)
 	for n := range 3 {
-		th.fail("k")
-		if d := th.wait("k"); d != 0 {
-			t.Fatalf("after %d free failures wait = %v, want 0", n+1, d)
+		if d := th.attempt("k"); d != 0 {
+			t.Fatalf("free attempt %d refused: %v", n+1, d)
 		}
 	}
-	th.fail("k")
-	first := th.wait("k")
+	first := th.attempt("k")
 	if first <= 0 {
-		t.Fatal("throttle did not engage after the free failures")
+		t.Fatal("throttle did not engage after the free attempts")
 	}
-	th.fail("k")
-	if second := th.wait("k"); second <= first {
-		t.Errorf("delay did not grow: %v then %v", first, second)
-	}
-	if th.wait("other") != 0 {
+	if th.attempt("other") != 0 {
 		t.Error("an unrelated key is throttled")
 	}
-	for range 40 {
-		th.fail("k")
+	now = now.Add(first)
+	second := th.attempt("k")
+	if second <= first {
+		t.Errorf("delay did not grow: %v then %v", first, second)
 	}
-	if d := th.wait("k"); d > th.max {
+	for range 40 {
+		now = now.Add(th.attempt("k"))
+	}
+	if d := th.attempt("k"); d > th.max {
 		t.Errorf("delay %v exceeds the cap %v (no permanent lockout)", d, th.max)
 	}
 	now = now.Add(th.max + time.Second)
-	if d := th.wait("k"); d != 0 {
-		t.Errorf("still throttled after the cap elapsed: %v", d)
+	if d := th.attempt("k"); d != 0 {
+		t.Errorf("still throttled after a quiet period longer than the cap: %v", d)
 	}
-	th.fail("k") // a quiet period forgets the history
-	if d := th.wait("k"); d != 0 {
-		t.Errorf("history not forgotten after a quiet period: %v", d)
+	if e := th.entries["k"]; e.failures != 1 {
+		t.Errorf("history not forgotten after a quiet period: %d failures", e.failures)
 	}
 	th.succeed("k")
 	if _, ok := th.entries["k"]; ok {
 		t.Error("success did not forget the key")
+	}
+}
+
+func TestThrottleKeepsItsCap(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	th := newThrottle(func() time.Time { return now }, 5)
+	for n := range throttleMaxEntries + 10 {
+		th.attempt(strconv.Itoa(n))
+	}
+	if len(th.entries) > throttleMaxEntries {
+		t.Errorf("%d entries, cap %d", len(th.entries), throttleMaxEntries)
 	}
 }
 
