@@ -98,12 +98,10 @@ func (i *Issuer) renderMessage(w http.ResponseWriter, r *http.Request, status in
 	i.render(w, r, status, "message", pageData{Title: heading, Heading: heading, Message: message})
 }
 
-func serveStyle(w http.ResponseWriter, _ *http.Request) {
+// ServeStylesheet serves the CSS of the issuer's pages, for other pages
+// that want to look the same.
+func ServeStylesheet(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(styleCSS)
 }
-
-// Stylesheet returns the CSS the issuer's pages use, for other pages that
-// want to look the same.
-func Stylesheet() []byte { return bytes.Clone(styleCSS) }

@@ -26,6 +26,9 @@ const tenantTemplate = "{tenantid}"
 
 var guidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
+// IsTenantID reports whether s has the form of an Entra ID tenant ID (a GUID).
+func IsTenantID(s string) bool { return guidRe.MatchString(s) }
+
 // idClaims are the ID token claims the relying party reads.
 type idClaims struct {
 	Issuer            string          `json:"iss"`

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -705,7 +704,7 @@ func (o OIDC) validate() []error {
 		}
 	}
 	for _, t := range o.AllowedTenants {
-		if t != "*" && !guidPattern.MatchString(t) {
+		if t != "*" && !rp.IsTenantID(t) {
 			add(keyOIDCTenants, "%q is not a tenant ID (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47) or \"*\"", t)
 		}
 	}
@@ -716,8 +715,6 @@ func (o OIDC) validate() []error {
 	}
 	return errs
 }
-
-var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // splitList splits a comma-separated environment value.
 func splitList(v string) []string {

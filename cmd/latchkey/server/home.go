@@ -4,7 +4,6 @@ import (
 	"html/template"
 	"net/http"
 
-	"github.com/latchkey-dev/latchkey/op"
 	"github.com/latchkey-dev/latchkey/rp"
 )
 
@@ -56,12 +55,4 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	if err := homePage.Execute(w, data); err != nil {
 		s.log.Error("render start page", "err", err)
 	}
-}
-
-// serveStyle serves the stylesheet the start page shares with the issuer's
-// pages.
-func serveStyle(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = w.Write(op.Stylesheet())
 }

@@ -174,7 +174,7 @@ func (s *Server) assemble(ctx context.Context, opts Options) error {
 	}
 	s.rp.Register(r)
 	r.Handle("/", s.rp.Optional(http.HandlerFunc(s.home))).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/static/style.css", serveStyle).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/static/style.css", op.ServeStylesheet).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
