@@ -2,6 +2,9 @@ package op
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -108,5 +111,60 @@ func TestRefreshReuseDuringRotation(t *testing.T) {
 	}
 	if _, _, _, err := i.store.CreateAccessAndRefreshTokens(ctx, req, rt); err == nil {
 		t.Error("a revoked family still rotated")
+	}
+}
+
+// TestPendingRequestsAreBounded: anyone can start an authorization
+// request, so their number is capped; expired ones make room.
+func TestPendingRequestsAreBounded(t *testing.T) {
+	i, _ := testIssuer(t)
+	now := time.Now()
+	i.store.now = func() time.Time { return now }
+	i.store.maxPending = 2
+	ctx := context.Background()
+	req := func() error {
+		_, err := i.store.CreateAuthRequest(ctx, &oidc.AuthRequest{ClientID: "app", RedirectURI: "http://127.0.0.1:9/cb",
+			ResponseType: oidc.ResponseTypeCode, Scopes: []string{"openid"}}, "")
+		return err
+	}
+	for n := range 2 {
+		if err := req(); err != nil {
+			t.Fatalf("request %d: %v", n+1, err)
+		}
+	}
+	err := req()
+	var oerr *oidc.Error
+	if !errors.As(err, &oerr) || oerr.ErrorType != "temporarily_unavailable" {
+		t.Fatalf("a request beyond the cap: %v, want temporarily_unavailable", err)
+	}
+	now = now.Add(i.life.AuthRequest + time.Minute)
+	if err := req(); err != nil {
+		t.Errorf("expired requests did not make room: %v", err)
+	}
+}
+
+func TestClientIPBehindTrustedProxies(t *testing.T) {
+	i, _ := testIssuer(t)
+	i.trustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	cases := []struct {
+		remote, xff, want string
+	}{
+		{"192.0.2.1:5000", "198.51.100.7", "192.0.2.1"},                          // untrusted peer: header ignored
+		{"10.1.2.3:5000", "198.51.100.7", "198.51.100.7"},                        // trusted proxy: its client
+		{"10.1.2.3:5000", "203.0.113.9, 198.51.100.7, 10.9.9.9", "198.51.100.7"}, // nearest untrusted hop
+		{"10.1.2.3:5000", "not-an-ip", "10.1.2.3"},                               // malformed chain: the peer
+		{"10.1.2.3:5000", "", "10.1.2.3"},                                        // no header: the peer
+		{"[::1]:5000", "2001:db8::1", "2001:db8::1"},
+		{"10.1.2.3:5000", "::ffff:198.51.100.7", "198.51.100.7"},
+	}
+	for _, tc := range cases {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tc.remote
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := i.clientIP(r); got != tc.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", tc.remote, tc.xff, got, tc.want)
+		}
 	}
 }

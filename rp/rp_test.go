@@ -2,7 +2,9 @@ package rp
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -187,5 +189,40 @@ func BenchmarkSession(b *testing.B) {
 		if _, err := p.Session(r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestTooManyGroupsKeepTheSession: a session whose groups would overflow
+// the 4 KiB cookie limit is kept without them.
+func TestTooManyGroupsKeepTheSession(t *testing.T) {
+	s, _ := newJWTCodec(deriveKey([]byte(strings.Repeat("k", 32)), "session"))
+	p := &RelyingParty{session: s, publicURL: "http://localhost:8080", sessionLife: time.Hour, now: time.Now,
+		log: slog.New(slog.DiscardHandler), rand: bytes.NewReader(bytes.Repeat([]byte{1}, 64))}
+	groups := make([]string, 200)
+	for n := range groups {
+		groups[n] = fmt.Sprintf("00000000-0000-0000-0000-%012d", n)
+	}
+	rec := &recorder{header: http.Header{}}
+	if err := p.setSession(rec, Identity{Subject: "u1", Email: "u@example.com", Groups: groups}); err != nil {
+		t.Fatal(err)
+	}
+	cookie := (&http.Response{Header: rec.header}).Cookies()[0]
+	if len(cookie.Value) > maxCookieBytes {
+		t.Fatalf("cookie of %d bytes", len(cookie.Value))
+	}
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(cookie)
+	id, err := p.Session(r)
+	if err != nil || id.Subject != "u1" || len(id.Groups) != 0 {
+		t.Errorf("session: %+v %v", id, err)
+	}
+	// A few groups fit and are kept.
+	rec = &recorder{header: http.Header{}}
+	p.rand = bytes.NewReader(bytes.Repeat([]byte{2}, 64))
+	_ = p.setSession(rec, Identity{Subject: "u1", Groups: groups[:3]})
+	r, _ = http.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie((&http.Response{Header: rec.header}).Cookies()[0])
+	if id, _ := p.Session(r); len(id.Groups) != 3 {
+		t.Errorf("groups that fit were dropped: %v", id.Groups)
 	}
 }

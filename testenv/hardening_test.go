@@ -1,6 +1,7 @@
 package testenv_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -145,8 +146,6 @@ func TestCrossSiteLogoutNeedsConfirmation(t *testing.T) {
 	if p := env.Get(c, "/oidc/settings"); p.URL.Path != "/oidc/settings" {
 		t.Fatal("a cross-site link signed the browser out without asking")
 	}
-	page := env.Get(c, "/oidc/end_session")
-	_ = page
 	// The confirmation form (posted from the issuer's own page) signs out.
 	req, _ = http.NewRequest(http.MethodGet, env.IssuerURL()+"/end_session?client_id=latchkey", nil)
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -154,17 +153,15 @@ func TestCrossSiteLogoutNeedsConfirmation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body strings.Builder
-	buf := make([]byte, 1<<16)
-	for {
-		n, err := resp.Body.Read(buf)
-		body.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	confirm := &testenv.Response{StatusCode: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: body.String()}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := env.Get(c, "/oidc/settings"); p.URL.Path != "/oidc/settings" {
+		t.Fatal("showing the confirmation signed the browser out")
+	}
+	confirm := &testenv.Response{StatusCode: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(body)}
 	if !strings.Contains(confirm.Body, "Sign out?") {
 		t.Fatalf("no confirmation page:\n%s", confirm.Body)
 	}
@@ -228,5 +225,42 @@ func TestIssuerSessionIsRenewedAtSignIn(t *testing.T) {
 	old.Jar.SetCookies(u, []*http.Cookie{{Name: "latchkey_op_session", Value: before, Path: "/oidc/"}})
 	if p := env.Get(old, "/oidc/settings"); p.URL.Path == "/oidc/settings" {
 		t.Error("the replaced session still works")
+	}
+}
+
+// TestCreateAccountIsThrottledPerAddress: Create Account probes (for
+// example of addresses that already have an account) count against the
+// client address; successful sign-ups do not.
+func TestCreateAccountIsThrottledPerAddress(t *testing.T) {
+	env := testenv.New(t)
+	env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	env.SignUp("bob@example.com", "Bob", "bobs long password") // a success does not count
+	c := env.Client()
+	page := env.Get(c, "/api/v1/auth/login?prompt=create")
+	var last *testenv.Response
+	for range 21 {
+		last = env.Submit(c, page, url.Values{"email": {"ada@example.com"}, "name": {"Probe"}, "password": {"long enough password"}})
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
+		t.Errorf("the 21st failed Create Account from one address: %d, want 429 with Retry-After", last.StatusCode)
+	}
+}
+
+// TestStylesheetIsServedToBothPages: the start page and the issuer's pages
+// share one stylesheet.
+func TestStylesheetIsServedToBothPages(t *testing.T) {
+	env := testenv.New(t)
+	c := env.Client()
+	a, b := env.Get(c, "/static/style.css"), env.Get(c, "/oidc/static/style.css")
+	for _, r := range []*testenv.Response{a, b} {
+		if r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/css") || !strings.Contains(r.Body, ".card") {
+			t.Errorf("%s: %d %q", r.URL.Path, r.StatusCode, r.Header.Get("Content-Type"))
+		}
+	}
+	if a.Body != b.Body {
+		t.Error("the two stylesheets differ")
+	}
+	if !strings.Contains(env.Get(c, "/").Body, `href="/static/style.css"`) {
+		t.Error("the start page does not link the stylesheet")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -196,25 +197,8 @@ func signUp(base, email string) (bool, error) {
 }
 
 func testClient() *http.Client {
-	jar := &simpleJar{}
+	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-type simpleJar struct {
-	mu sync.Mutex
-	c  []*http.Cookie
-}
-
-func (j *simpleJar) SetCookies(_ *url.URL, cs []*http.Cookie) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.c = append(j.c, cs...)
-}
-
-func (j *simpleJar) Cookies(*url.URL) []*http.Cookie {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.c
 }
 
 // TestKillDuringSignUpsLosesNothingAcknowledged kills the server with
