@@ -410,7 +410,7 @@ func TestCorruptStoredKey(t *testing.T) {
 	}{
 		"not json":      {[]byte("{garbage"), "corrupt record"},
 		"truncated der": {mutate(func(r *record) { r.DER = r.DER[:len(r.DER)/2] }), "corrupt private key"},
-		"flipped der":   {mutate(func(r *record) { r.DER[len(r.DER)-5] ^= 0xff }), "key"},
+		"flipped der":   {mutate(func(r *record) { r.DER[len(r.DER)-5] ^= 0xff }), "corrupt private key"},
 		"wrong kid":     {mutate(func(r *record) { r.KID = "other" }), "other"},
 		"wrong alg":     {mutate(func(r *record) { r.Alg = "HS256" }), "HS256"},
 		"missing":       {nil, "missing"},

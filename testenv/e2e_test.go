@@ -297,6 +297,7 @@ func TestConfiguredJWTSecretSignsSessions(t *testing.T) {
 	// Without a configured secret the generated one is used: still refused.
 	env.Restart(secret(""))
 	d := env.SignUp("bob@example.com", "Bob", "correct horse battery")
+	c.Jar.SetCookies(u, saved)
 	if _, status := env.Me(c); status != http.StatusUnauthorized {
 		t.Errorf("a cookie signed with jwtSecret under the generated secret: status %d, want 401", status)
 	}

@@ -52,7 +52,7 @@ type Entra struct {
 	signing     EntraSigning
 	claimsHook  func(map[string]any)
 	authMethods []string
-	tokenCalls  int
+	logouts     int
 	down        bool
 }
 
@@ -112,11 +112,6 @@ var entraGUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 
 // EntraOption configures NewEntra.
 type EntraOption func(*Entra)
-
-// WithEntraClient registers an app registration.
-func WithEntraClient(c EntraClient) EntraOption {
-	return func(e *Entra) { e.clients[c.ID] = c }
-}
 
 // WithEntraAuthMethods sets the token_endpoint_auth_methods_supported the
 // fake announces and accepts (default client_secret_post,
@@ -253,11 +248,11 @@ func (e *Entra) SetClaimsHook(f func(claims map[string]any)) {
 	e.claimsHook = f
 }
 
-// TokenRequests counts the requests the token endpoint received.
-func (e *Entra) TokenRequests() int {
+// LogoutRequests counts the sign-outs the logout endpoint received.
+func (e *Entra) LogoutRequests() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.tokenCalls
+	return e.logouts
 }
 
 func (e *Entra) discovery(w http.ResponseWriter, r *http.Request) {
@@ -348,7 +343,6 @@ func tokenError(w http.ResponseWriter, status int, code, desc string) {
 
 func (e *Entra) token(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
-	e.tokenCalls++
 	methods := slices.Clone(e.authMethods)
 	e.mu.Unlock()
 	if err := r.ParseForm(); err != nil {
@@ -532,11 +526,22 @@ func (e *Entra) jwks(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (e *Entra) logout(w http.ResponseWriter, r *http.Request) {
-	if to := r.URL.Query().Get("post_logout_redirect_uri"); to != "" {
-		http.Redirect(w, r, to, http.StatusFound)
+	q := r.URL.Query()
+	e.mu.Lock()
+	e.logouts++
+	client, ok := e.clients[q.Get("client_id")]
+	e.mu.Unlock()
+	to := q.Get("post_logout_redirect_uri")
+	if to == "" {
+		_, _ = w.Write([]byte("You signed out of your account."))
 		return
 	}
-	_, _ = w.Write([]byte("You signed out of your account."))
+	// Like Entra ID: only a URI registered for the application.
+	if !ok || !slices.Contains(client.PostLogoutRedirectURIs, to) {
+		http.Error(w, "AADSTS50011: The post logout redirect URI '"+to+"' is not registered for the application.", http.StatusBadRequest)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusFound)
 }
 
 func (e *Entra) userinfo(w http.ResponseWriter, r *http.Request) {

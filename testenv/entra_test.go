@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/cmd/latchkey/server"
-	"github.com/latchkey-dev/latchkey/rp"
 	"github.com/latchkey-dev/latchkey/testenv"
 )
 
@@ -236,8 +235,11 @@ func TestEntraLogoutGoesToEndSession(t *testing.T) {
 	entra.SetUser(testenv.EntraUser{PreferredUsername: "ada@contoso.com", Email: "ada@contoso.com"})
 	c, _ := signIn(t, env)
 	r := env.Logout(c)
-	if r.URL.Path != "/" || r.URL.Host != strings.TrimPrefix(env.URL, "http://") {
-		t.Errorf("logout ended at %s", r.URL)
+	if r.URL.Path != "/" || r.URL.Host != strings.TrimPrefix(env.URL, "http://") || r.StatusCode != http.StatusOK {
+		t.Errorf("logout ended at %s (%d)", r.URL, r.StatusCode)
+	}
+	if n := entra.LogoutRequests(); n != 1 {
+		t.Errorf("the provider's end_session_endpoint saw %d sign-outs, want 1", n)
 	}
 	if _, status := env.Me(c); status != http.StatusUnauthorized {
 		t.Errorf("still signed in after logout")
@@ -249,7 +251,18 @@ func signedIn(env *testenv.Env, c *http.Client) bool {
 	return status == http.StatusOK
 }
 
-var _ = rp.PathMe
+func TestEntraQueuedUsersSignInInOrder(t *testing.T) {
+	entra, env := entraEnv(t, "")
+	entra.SetUser(testenv.EntraUser{PreferredUsername: "default@contoso.com", Email: "default@contoso.com"})
+	entra.QueueUser(testenv.EntraUser{PreferredUsername: "first@contoso.com", Email: "first@contoso.com"})
+	entra.QueueUser(testenv.EntraUser{PreferredUsername: "second@contoso.com", Email: "second@contoso.com"})
+	for _, want := range []string{"first@contoso.com", "second@contoso.com", "default@contoso.com"} {
+		c, _ := signIn(t, env)
+		if id, _ := env.Me(c); id.Email != want {
+			t.Errorf("signed in as %q, want %q", id.Email, want)
+		}
+	}
+}
 
 // TestRelyingPartyConformance runs the ID token checks of OpenID Connect
 // Core §3.1.3.7 through a real sign-in: every broken token is refused with

@@ -379,9 +379,6 @@ func TestAdminEmailDomain(t *testing.T) {
 	f.ok(alicePassword+"\n", "users", "add", "alice@example.com", "--name", "Alice", "--password-stdin")
 	mustContain(t, "invite outside the domain", f.fails(1, "", "invite", "create", "bob@sub.example.com"), "@example.com", "validEmailDomain")
 	mustContain(t, "add outside the domain", f.fails(1, bobPassword+"\n", "users", "add", "bob@example.net", "--name", "Bob", "--password-stdin"), "@example.com")
-	if out := f.ok("", "invite", "list"); !strings.Contains(out, "no pending invitations") {
-		t.Errorf("a refused add left an invitation: %q", out)
-	}
 	f.neverPrinted(alicePassword, bobPassword)
 }
 
