@@ -98,18 +98,50 @@ func (d *Discovery) Check(discoveryURL string) (notes []string, err error) {
 	return notes, nil
 }
 
-// authStyle picks the token endpoint authentication the provider offers:
-// client_secret_basic (the default when none is listed), else
-// client_secret_post.
-func (d *Discovery) authStyle() (oauth2.AuthStyle, error) {
+// TokenAuthMethod is how the relying party authenticates at the token
+// endpoint: client_secret_basic when the provider offers it (or lists no
+// methods, since it is then the default), else client_secret_post.
+func (d *Discovery) TokenAuthMethod() (string, error) {
 	m := d.TokenEndpointAuthMethodsSupported
 	switch {
 	case len(m) == 0 || slices.Contains(m, "client_secret_basic"):
-		return oauth2.AuthStyleInHeader, nil
+		return "client_secret_basic", nil
 	case slices.Contains(m, "client_secret_post"):
-		return oauth2.AuthStyleInParams, nil
+		return "client_secret_post", nil
 	}
-	return 0, fmt.Errorf("token_endpoint_auth_methods_supported %v offers neither client_secret_basic nor client_secret_post", m)
+	return "", fmt.Errorf("token_endpoint_auth_methods_supported %v offers neither client_secret_basic nor client_secret_post", m)
+}
+
+// authStyle is TokenAuthMethod in x/oauth2's terms.
+func (d *Discovery) authStyle() (oauth2.AuthStyle, error) {
+	method, err := d.TokenAuthMethod()
+	if method == "client_secret_post" {
+		return oauth2.AuthStyleInParams, err
+	}
+	return oauth2.AuthStyleInHeader, err
+}
+
+// FetchJWKS reads the JSON Web Key Set at url (at most 1 MiB), as
+// published: private members, if a provider wrongly publishes them, are
+// the caller's to notice.
+func FetchJWKS(ctx context.Context, client *http.Client, url string) (jose.JSONWebKeySet, error) {
+	var set jose.JSONWebKeySet
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return set, fmt.Errorf("rp: JWKS request: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return set, fmt.Errorf("rp: cannot reach the JWKS at %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return set, fmt.Errorf("rp: the JWKS at %s answered HTTP %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
+		return set, fmt.Errorf("rp: %s is not a JSON Web Key Set: %w", url, err)
+	}
+	return set, nil
 }
 
 // issuerMatches checks the issuer against the discovery URL's base: equal,

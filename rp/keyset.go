@@ -5,10 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -113,21 +111,9 @@ func keyFitsAlg(key jose.JSONWebKey, alg string) bool {
 
 func (k *keySet) refreshLocked(ctx context.Context) error {
 	k.attempted = k.now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
+	set, err := FetchJWKS(ctx, k.client, k.url)
 	if err != nil {
-		return fmt.Errorf("rp: JWKS request: %w", err)
-	}
-	resp, err := k.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("rp: fetch JWKS %s: %w", k.url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("rp: fetch JWKS %s: HTTP %d", k.url, resp.StatusCode)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		return fmt.Errorf("rp: decode JWKS %s: %w", k.url, err)
+		return err
 	}
 	var public []jose.JSONWebKey
 	for _, key := range set.Keys {

@@ -57,9 +57,9 @@ func TestCheckFakeEntra(t *testing.T) {
 		t.Fatalf("check exit %d:\n%s", code, out)
 	}
 	for _, want := range []string{
-		"[ok]   TLS: verified against the system CAs",
+		"[info] TLS: none: the provider is reached over plain http",
 		"[ok]   discovery document valid",
-		"{tenantid}/v2.0 (multi-tenant template",
+		"{tenantid}/v2.0: each token's tid is substituted",
 		"[ok]   ID token signing algorithms: RS256",
 		"[ok]   JWKS: 1 key(s)",
 		"[ok]   client credentials accepted by the token endpoint (client_secret_basic",
@@ -69,6 +69,9 @@ func TestCheckFakeEntra(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, "{tenantid}"); n != 2 { // the [ok] issuer line and its [info] explanation
+		t.Errorf("the multi-tenant issuer is reported %d times, want the issuer line and one note:\n%s", n, out)
 	}
 	if _, err := os.Stat("unused-in-oidc-mode"); err == nil {
 		t.Error("check in OIDC mode created a data directory")
@@ -107,5 +110,39 @@ func TestCheckVerifySSLOffWarns(t *testing.T) {
 	code, out := runCheck(t, env)
 	if code != 0 || !strings.Contains(out, "[warn] TLS: certificate verification is OFF") {
 		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestCheckClientSecretPostProvider(t *testing.T) {
+	entra := testenv.NewEntra(t, testenv.WithEntraAuthMethods("client_secret_post"))
+	entra.AddClient(testenv.EntraClient{ID: "backend-app", Secret: "right-secret", RedirectURIs: []string{"http://localhost:8080/api/v1/auth/callback"}})
+	code, out := runCheck(t, entraCheckEnv(entra, entra.DiscoveryURL(""), "right-secret"))
+	if code != 0 || !strings.Contains(out, "client credentials accepted by the token endpoint (client_secret_post") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
+// TestCheckWhileTheServerRuns: with the data directory held by a running
+// latchkey, the check goes over the network and says what it skipped.
+func TestCheckWhileTheServerRuns(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	startServe(t, dir, addr)
+	code, out := runCheck(t, map[string]string{
+		"LATCHKEY_DATA_DIR":   filepath.Join(dir, "latchkey-data"),
+		"LATCHKEY_PUBLIC_URL": "http://" + addr,
+	})
+	for _, want := range []string{
+		"in use by a running latchkey; checking it over the network at http://" + addr,
+		"[ok]   discovery document reachable at http://" + addr + "/oidc/.well-known/openid-configuration",
+		"[ok]   JWKS: 1 key(s)",
+		"client credentials not checked",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
 	}
 }
