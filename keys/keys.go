@@ -281,7 +281,9 @@ func storeKey(b *bbolt.Bucket, k Key) error {
 // kid but never include the record's contents.
 func loadKey(b *bbolt.Bucket, kid string) (Key, error) {
 	fail := func(format string, args ...any) (Key, error) {
-		return Key{}, fmt.Errorf("keys: load %q from bucket %q: "+format, append([]any{kid, BucketName}, args...)...)
+		return Key{}, fmt.Errorf("keys: load %q from bucket %q: "+format+
+			"; the database is damaged: restore the data directory from a backup (deleting the key bucket makes a new key, which ends every session and token)",
+			append([]any{kid, BucketName}, args...)...)
 	}
 	raw := b.Get([]byte(keyPrefix + kid))
 	if raw == nil {

@@ -432,7 +432,7 @@ func TestCorruptStoredKey(t *testing.T) {
 				t.Fatal("corrupt key accepted")
 			}
 			msg := err.Error()
-			for _, want := range []string{k.ID, BucketName, tc.want} {
+			for _, want := range []string{k.ID, BucketName, tc.want, "restore the data directory from a backup"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("error %q does not mention %q", msg, want)
 				}

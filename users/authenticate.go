@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 )
@@ -32,7 +31,7 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (User,
 	// No account can have a password longer than MaxPasswordLength, and
 	// the answer does not depend on the account: refuse without hashing
 	// arbitrarily large inputs.
-	if len(password) > utf8.UTFMax*MaxPasswordLength || utf8.RuneCountInString(password) > MaxPasswordLength {
+	if passwordTooLong(password) {
 		return User{}, fmt.Errorf("users: authenticate %q: %w", normalized, ErrInvalidCredentials)
 	}
 	if err := ctx.Err(); err != nil {

@@ -127,11 +127,6 @@ func (s *Store) CreateInvitation(ctx context.Context, email string, role Role, i
 		if tx.Bucket(bucketInvitations).Get(key) != nil {
 			return errors.New("invitation token collision")
 		}
-		if _, _, err := findInvitation(tx, id); err == nil {
-			return fmt.Errorf("invitation ID collision for %q", id)
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
-		}
 		return putInvitation(tx, key, inv)
 	})
 	if err != nil {
@@ -338,7 +333,7 @@ func (s *Store) usableInvitation(tx *bbolt.Tx, key []byte, now time.Time) (Invit
 	// are no longer an active administrator, it is void.
 	if inv.InvitedBy != "" {
 		by, err := getUser(tx, inv.InvitedBy)
-		if err != nil || by.Disabled || by.Role != RoleAdmin {
+		if err != nil || !by.activeAdmin() {
 			return Invitation{}, ErrInvitationInvalid
 		}
 	}

@@ -27,18 +27,21 @@ const (
 // MinPasswordLength and at most MaxPasswordLength runes. There are no other
 // rules. The error wraps ErrPasswordTooShort or ErrPasswordTooLong.
 func ValidatePassword(password string) error {
-	// Cheap byte-length bound first so a huge input is not scanned.
-	if len(password) > utf8.UTFMax*MaxPasswordLength {
+	if passwordTooLong(password) {
 		return fmt.Errorf("%w: at most %d characters allowed", ErrPasswordTooLong, MaxPasswordLength)
 	}
-	n := utf8.RuneCountInString(password)
-	if n < MinPasswordLength {
+	if utf8.RuneCountInString(password) < MinPasswordLength {
 		return fmt.Errorf("%w: at least %d characters required", ErrPasswordTooShort, MinPasswordLength)
 	}
-	if n > MaxPasswordLength {
-		return fmt.Errorf("%w: at most %d characters allowed", ErrPasswordTooLong, MaxPasswordLength)
-	}
 	return nil
+}
+
+// passwordTooLong reports whether password exceeds MaxPasswordLength runes,
+// with a cheap byte-length bound first so a huge input is not scanned. No
+// stored password is that long, so a candidate that is can be refused
+// without hashing.
+func passwordTooLong(password string) bool {
+	return len(password) > utf8.UTFMax*MaxPasswordLength || utf8.RuneCountInString(password) > MaxPasswordLength
 }
 
 // HashParams are the argon2id parameters used for new password hashes.

@@ -117,9 +117,8 @@ func (s *Store) ResetPassword(ctx context.Context, token, newPassword string) (U
 		if u, err = usableReset(tx, key, now); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketResets).Delete(key); err != nil {
-			return fmt.Errorf("deleting reset: %w", err)
-		}
+		// usableReset checked that the user's index points at key, so this
+		// deletes the token and its index entry.
 		if err := deleteResetFor(tx, u.ID); err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package users
 import (
 	"context"
 	"fmt"
-	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 )
@@ -50,7 +49,7 @@ func (s *Store) SetName(ctx context.Context, id, name string) (User, error) {
 func (s *Store) ChangePassword(ctx context.Context, id, current, newPassword string) (User, error) {
 	// As in Authenticate: no stored password is this long, and refusing
 	// depends on nothing secret, so do not hash arbitrarily large inputs.
-	if len(current) > utf8.UTFMax*MaxPasswordLength || utf8.RuneCountInString(current) > MaxPasswordLength {
+	if passwordTooLong(current) {
 		return User{}, fmt.Errorf("users: change password %q: %w", id, ErrInvalidCredentials)
 	}
 	if err := ctx.Err(); err != nil {

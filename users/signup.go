@@ -136,6 +136,14 @@ func (s *Store) SignUp(ctx context.Context, email, name, password string) (User,
 
 // validateName trims name and checks it is valid UTF-8, non-empty, at most
 // MaxNameLength runes and free of control characters.
+// ValidateName checks a display name as SignUp does: trimmed, non-empty,
+// valid UTF-8 without control characters, at most MaxNameLength runes.
+// The error wraps ErrNameRequired, ErrNameTooLong or ErrInvalidName.
+func ValidateName(name string) error {
+	_, err := validateName(name)
+	return err
+}
+
 func validateName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {

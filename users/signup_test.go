@@ -309,3 +309,18 @@ func TestSignUpWaitsForHashSlot(t *testing.T) {
 	}
 	mustSignUp(t, s, "a@example.com", "A", testPassword)
 }
+
+func TestValidateName(t *testing.T) {
+	for name, want := range map[string]error{
+		"Ada":                                nil,
+		"  Ada Lovelace  ":                   nil,
+		"   ":                                ErrNameRequired,
+		strings.Repeat("a", MaxNameLength+1): ErrNameTooLong,
+		"Ada\x00":                            ErrInvalidName,
+		string([]byte{0xff, 0xfe}):           ErrInvalidName,
+	} {
+		if err := ValidateName(name); !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Errorf("ValidateName(%q) = %v, want %v", name, err, want)
+		}
+	}
+}

@@ -178,7 +178,7 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 		case v == nil:
 			return meta.Put(metaSchema, []byte(schemaVersion))
 		case string(v) != schemaVersion:
-			return fmt.Errorf("unsupported schema version %q (want %q)", v, schemaVersion)
+			return fmt.Errorf("the data was written by another version of latchkey (user schema %q, this version reads %q): run that version, or restore a backup of the data directory", v, schemaVersion)
 		}
 		return nil
 	})

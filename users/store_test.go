@@ -147,8 +147,9 @@ func TestNewRejectsUnknownSchema(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(db, Options{Hash: cheapParams}); err == nil {
-		t.Fatal("New over a future schema: want error")
+	_, err := New(db, Options{Hash: cheapParams})
+	if err == nil || !strings.Contains(err.Error(), "another version of latchkey") || !strings.Contains(err.Error(), "restore a backup") {
+		t.Fatalf("New over a future schema: %v, want an error that says what to do", err)
 	}
 }
 

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/latchkey-dev/latchkey/cmd/latchkey/server"
 	"github.com/latchkey-dev/latchkey/users"
@@ -317,7 +315,7 @@ func prepareUsersAdd(f *adminFlags, _ []string, stdin io.Reader) error {
 	if strings.TrimSpace(f.name) == "" {
 		return usagef("users add: --name NAME is required")
 	}
-	if err := checkName(f.name); err != nil {
+	if err := users.ValidateName(f.name); err != nil {
 		return explain(err, "")
 	}
 	if !f.passwordStdin {
@@ -351,21 +349,6 @@ func readPassword(stdin io.Reader) (string, error) {
 		return "", failf(err, "no password on standard input (--password-stdin reads its first line)")
 	}
 	return line, nil
-}
-
-// checkName applies the rules users.SignUp applies to a display name, so
-// that `users add` fails before it changes anything.
-func checkName(name string) error {
-	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
-		return users.ErrNameRequired
-	case !utf8.ValidString(name), strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return users.ErrInvalidName
-	case utf8.RuneCountInString(name) > users.MaxNameLength:
-		return users.ErrNameTooLong
-	}
-	return nil
 }
 
 // explain turns an error of the users package into a one-line message for
