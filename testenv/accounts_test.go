@@ -1,6 +1,7 @@
 package testenv_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -37,7 +38,7 @@ func invite(t *testing.T, env *testenv.Env, admin *http.Client, email, role stri
 	if r.StatusCode != http.StatusOK || m == nil {
 		t.Fatalf("invite %s: %d\n%s", email, r.StatusCode, r.Body)
 	}
-	return strings.ReplaceAll(m[1], "&amp;", "&")
+	return html.UnescapeString(m[1])
 }
 
 // accept opens an invitation link in a fresh browser and joins.
@@ -245,7 +246,7 @@ func TestAdministration(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no reset link:\n%s", r.Body)
 	}
-	link := strings.ReplaceAll(m[1], "&amp;", "&")
+	link := html.UnescapeString(m[1])
 	c := env.Client()
 	env.Submit(c, env.Get(c, link), url.Values{"password": {"bobs new password!"}})
 	env.Login("bob@example.com", "bobs new password!")

@@ -406,6 +406,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 	j.do(bob, "bob-sign-in-admin", func(ctx context.Context) error {
 		return chromedp.Do(ctx,
 			expectValue("email", "bob@example.com"), // kept after the refusal
+			expectFocus("password"),                 // where the person retypes
 			typeInto("password", bobNewPassword),
 			click(button("Sign in")),
 			expectSignedIn("Bob", "bob@example.com", "admin"),

@@ -1,6 +1,7 @@
 package testenv_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -338,5 +339,17 @@ func TestRequireMiddleware(t *testing.T) {
 	}
 	if code, _ := call(env.Client()); code != http.StatusUnauthorized {
 		t.Errorf("without a session: %d, want 401", code)
+	}
+}
+
+// TestRestartWithLogger: options given to Restart apply to the new run,
+// the logger included.
+func TestRestartWithLogger(t *testing.T) {
+	env := testenv.New(t)
+	var buf syncBuffer
+	env.Restart(testenv.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	env.SignUp("ada@example.com", "Ada", "correct horse battery")
+	if !strings.Contains(buf.String(), "event=account.created") {
+		t.Errorf("the restarted server did not log to the new logger: %q", buf.String())
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/latchkey-dev/latchkey/rp"
 )
 
 // Entra is a fake Microsoft Entra ID (v2.0 endpoints) on a loopback
@@ -107,8 +109,6 @@ type entraCode struct {
 	user                                            EntraUser
 	used                                            bool
 }
-
-var entraGUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // EntraOption configures NewEntra.
 type EntraOption func(*Entra)
@@ -261,7 +261,7 @@ func (e *Entra) discovery(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case tenant == "common" || tenant == "organizations":
 		issTenant = "{tenantid}"
-	case !entraGUID.MatchString(tenant):
+	case !rp.IsTenantID(tenant):
 		issTenant = e.TenantID // a domain name resolves to the tenant's GUID
 	}
 	base := e.URL + "/" + tenant
@@ -323,7 +323,7 @@ func (e *Entra) authorize(w http.ResponseWriter, r *http.Request) {
 	if len(e.queue) > 0 {
 		user, e.queue = e.queue[0], e.queue[1:]
 	}
-	code := randomString(32)
+	code := rand.Text()
 	e.codes[code] = &entraCode{clientID: client.ID, redirectURI: redirect, nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), tenant: r.PathValue("tenant"), user: user}
 	e.mu.Unlock()
 	u, _ := url.Parse(redirect)
@@ -387,14 +387,13 @@ func (e *Entra) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.challenge != "" {
-		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
-		if base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge {
+		if oauth2.S256ChallengeFromVerifier(r.PostForm.Get("code_verifier")) != c.challenge {
 			tokenError(w, http.StatusBadRequest, "invalid_grant", "AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.")
 			return
 		}
 	}
 	idToken := e.idToken(client, c)
-	access := randomString(32)
+	access := rand.Text()
 	e.mu.Lock()
 	_, sub := entraIDs(c.user, client.ID)
 	e.tokens[access] = entraAccess{user: c.user, sub: sub}
@@ -566,12 +565,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func newGUID() string {

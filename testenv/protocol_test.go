@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -193,7 +194,7 @@ var (
 // post sends form to endpoint with the client's authentication.
 func (h *harness) post(endpoint string, form url.Values, a clientAuth) *rawResponse {
 	h.t.Helper()
-	form = cloneValues(form)
+	form = maps.Clone(form)
 	var edit func(*http.Request)
 	switch a.Method {
 	case "basic":
@@ -210,14 +211,6 @@ func (h *harness) post(endpoint string, form url.Values, a clientAuth) *rawRespo
 		h.t.Fatalf("unknown client auth method %q", a.Method)
 	}
 	return h.send(http.MethodPost, endpoint, form, edit)
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := url.Values{}
-	for k, vs := range v {
-		out[k] = slices.Clone(vs)
-	}
-	return out
 }
 
 // flow is one authorization request: what is sent to /authorize and what

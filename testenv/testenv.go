@@ -59,9 +59,8 @@ type Env struct {
 }
 
 type settings struct {
-	cfg    server.Config
-	opts   server.Options
-	logger *slog.Logger
+	cfg  server.Config
+	opts server.Options
 }
 
 // Option configures New.
@@ -101,7 +100,7 @@ func WithHash(p users.HashParams) Option {
 
 // WithLogger sends the server's logs to l (default: discarded).
 func WithLogger(l *slog.Logger) Option {
-	return func(s *settings) { s.logger = l }
+	return func(s *settings) { s.opts.Logger = l }
 }
 
 // WithOIDC runs the backend in OIDC mode against an external provider (a
@@ -128,7 +127,6 @@ func New(t testing.TB, opts ...Option) *Env {
 	for _, o := range opts {
 		o(&s)
 	}
-	s.opts.Logger = s.logger
 	if s.opts.Logger == nil {
 		s.opts.Logger = slog.New(slog.DiscardHandler)
 	}
