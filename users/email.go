@@ -1,6 +1,7 @@
 package users
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -67,8 +68,11 @@ func normalizeDomainPolicy(domain string) (string, error) {
 	if domain == "" {
 		return "", nil
 	}
-	// Reuse NormalizeEmail's rules so the policy compares like-for-like
-	// with normalised addresses.
+	if err := CheckDomain(strings.ToLower(strings.TrimSpace(domain))); err != nil {
+		return "", fmt.Errorf("users: ValidEmailDomain %w (%w)", err, ErrInvalidEmail)
+	}
+	// Reuse NormalizeEmail's rules too, so the policy compares
+	// like-for-like with normalised addresses.
 	e, err := NormalizeEmail("x@" + strings.TrimSpace(domain))
 	if err != nil {
 		return "", fmt.Errorf("users: ValidEmailDomain is not a domain name: %w", err)
@@ -86,4 +90,33 @@ func domainAllowed(policy, email string) bool {
 	}
 	at := strings.LastIndexByte(email, '@')
 	return at >= 0 && email[at+1:] == policy
+}
+
+// CheckDomain checks that d is a bare, lower-case DNS domain such as
+// example.com, as ValidEmailDomain must be; the error says what is wrong.
+func CheckDomain(d string) error {
+	switch {
+	case strings.ContainsAny(d, "@"):
+		return errors.New(`must not contain "@"`)
+	case strings.Contains(d, "://") || strings.ContainsAny(d, ":/?#"):
+		return errors.New("must not contain a scheme, port or path")
+	case strings.IndexFunc(d, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		return errors.New("must not contain spaces")
+	case !strings.Contains(d, "."):
+		return errors.New(`must contain a dot`)
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("has an empty or too long label")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return errors.New(`has a label starting or ending with "-"`)
+		}
+		for _, r := range label {
+			if r < 0x80 && !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("contains the character %q", r)
+			}
+		}
+	}
+	return nil
 }

@@ -106,3 +106,25 @@ func TestDomainPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckDomain(t *testing.T) {
+	for d, want := range map[string]string{
+		"example.com":         "",
+		"sub.example.co.uk":   "",
+		"ex-ample.com":        "",
+		"@example.com":        `"@"`,
+		"https://example.com": "scheme",
+		"example.com:443":     "scheme",
+		"exa mple.com":        "spaces",
+		"localhost":           "dot",
+		"example..com":        "empty or too long label",
+		"-example.com":        `starting or ending with "-"`,
+		"Example.com":         `character 'E'`,
+		"ex_ample.com":        `character '_'`,
+	} {
+		err := CheckDomain(d)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckDomain(%q) = %v, want %q", d, err, want)
+		}
+	}
+}

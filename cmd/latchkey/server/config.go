@@ -615,7 +615,7 @@ func (c Config) Validate() error {
 	}
 
 	if d := c.BasicAuth.ValidEmailDomain; d != "" {
-		if err := checkDomain(normalizeDomain(d)); err != nil {
+		if err := users.CheckDomain(normalizeDomain(d)); err != nil {
 			add(keyEmailDomain, "%q %v; use a bare domain such as example.com", d, err)
 		}
 	}
@@ -816,34 +816,6 @@ func checkAbsURL(s string, redirect bool) error {
 	}
 	if redirect && (u.Fragment != "" || strings.Contains(s, "#")) {
 		return fmt.Errorf("%q must not contain a fragment (#); remove it", s)
-	}
-	return nil
-}
-
-// checkDomain checks that d is a bare DNS domain such as example.com.
-func checkDomain(d string) error {
-	switch {
-	case strings.ContainsAny(d, "@"):
-		return errors.New(`must not contain "@"`)
-	case strings.Contains(d, "://") || strings.ContainsAny(d, ":/?#"):
-		return errors.New("must not contain a scheme, port or path")
-	case strings.IndexFunc(d, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
-		return errors.New("must not contain spaces")
-	case !strings.Contains(d, "."):
-		return errors.New(`must contain a dot`)
-	}
-	for label := range strings.SplitSeq(d, ".") {
-		if label == "" || len(label) > 63 {
-			return errors.New("has an empty or too long label")
-		}
-		if label[0] == '-' || label[len(label)-1] == '-' {
-			return errors.New(`has a label starting or ending with "-"`)
-		}
-		for _, r := range label {
-			if r < 0x80 && !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-				return fmt.Errorf("contains the character %q", r)
-			}
-		}
 	}
 	return nil
 }
