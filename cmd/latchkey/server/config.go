@@ -82,6 +82,26 @@ const MinJWTSecretLen = 32
 type EnvVar struct {
 	Name string // environment variable, e.g. "BYOC_JWT_SECRET"
 	Key  string // configuration key path, e.g. "config.authentication.basicAuth.jwtSecret"
+	set  func(c *Config, val string) error
+}
+
+// str, list and boolean make the setter of an EnvVar.
+func str(f func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *f(c) = v; return nil }
+}
+
+func list(f func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error { *f(c) = splitList(v); return nil }
+}
+
+func boolean(f func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := parseBool(v)
+		if err == nil {
+			*f(c) = b
+		}
+		return err
+	}
 }
 
 // EnvVars lists the environment variables Load reads. A variable that is set
@@ -90,21 +110,21 @@ type EnvVar struct {
 //
 // It is a read-only table; do not modify it.
 var EnvVars = []EnvVar{
-	{Name: "BYOC_JWT_SECRET", Key: "config.authentication.basicAuth.jwtSecret"},
-	{Name: "BYOC_VALID_EMAIL_DOMAIN", Key: "config.authentication.basicAuth.validEmailDomain"},
-	{Name: "OIDC_DISCOVERY_URL", Key: "config.authentication.oidc.discoveryUrl"},
-	{Name: "OIDC_CLIENT_ID", Key: "config.authentication.oidc.clientId"},
-	{Name: "OIDC_CLIENT_SECRET", Key: "config.authentication.oidc.clientSecret"},
-	{Name: "OIDC_VERIFY_SSL", Key: "config.authentication.oidc.verifySsl"},
-	{Name: "OIDC_CA_FILE", Key: "config.authentication.oidc.caFile"},
-	{Name: "OIDC_ALLOWED_TENANTS", Key: "config.authentication.oidc.allowedTenants"},
-	{Name: "LATCHKEY_LISTEN", Key: "latchkey.listen"},
-	{Name: "LATCHKEY_PUBLIC_URL", Key: "latchkey.publicUrl"},
-	{Name: "LATCHKEY_DATA_DIR", Key: "latchkey.dataDir"},
-	{Name: "LATCHKEY_SIGNUP", Key: "latchkey.signup"},
-	{Name: "LATCHKEY_TRUSTED_PROXIES", Key: "latchkey.trustedProxies"},
-	{Name: "LATCHKEY_BASIC_AUTH_ENABLED", Key: "config.authentication.basicAuth.enabled"},
-	{Name: "LATCHKEY_OIDC_ENABLED", Key: "config.authentication.oidc.enabled"},
+	{"BYOC_JWT_SECRET", keyJWTSecret, str(func(c *Config) *string { return &c.BasicAuth.JWTSecret })},
+	{"BYOC_VALID_EMAIL_DOMAIN", keyEmailDomain, str(func(c *Config) *string { return &c.BasicAuth.ValidEmailDomain })},
+	{"OIDC_DISCOVERY_URL", keyOIDCDiscoveryURL, str(func(c *Config) *string { return &c.OIDC.DiscoveryURL })},
+	{"OIDC_CLIENT_ID", keyOIDCClientID, str(func(c *Config) *string { return &c.OIDC.ClientID })},
+	{"OIDC_CLIENT_SECRET", keyOIDCClientSecret, str(func(c *Config) *string { return &c.OIDC.ClientSecret })},
+	{"OIDC_VERIFY_SSL", keyOIDCVerifySSL, boolean(func(c *Config) *bool { return &c.OIDC.VerifySSL })},
+	{"OIDC_CA_FILE", keyOIDCCAFile, str(func(c *Config) *string { return &c.OIDC.CAFile })},
+	{"OIDC_ALLOWED_TENANTS", keyOIDCTenants, list(func(c *Config) *[]string { return &c.OIDC.AllowedTenants })},
+	{"LATCHKEY_LISTEN", keyListen, str(func(c *Config) *string { return &c.Listen })},
+	{"LATCHKEY_PUBLIC_URL", keyPublicURL, str(func(c *Config) *string { return &c.PublicURL })},
+	{"LATCHKEY_DATA_DIR", keyDataDir, str(func(c *Config) *string { return &c.DataDir })},
+	{"LATCHKEY_SIGNUP", keySignup, str(func(c *Config) *string { return &c.Signup })},
+	{"LATCHKEY_TRUSTED_PROXIES", keyTrustedProxies, list(func(c *Config) *[]string { return &c.TrustedProxies })},
+	{"LATCHKEY_BASIC_AUTH_ENABLED", keyBasicEnabled, boolean(func(c *Config) *bool { return &c.BasicAuth.Enabled })},
+	{"LATCHKEY_OIDC_ENABLED", keyOIDCEnabled, boolean(func(c *Config) *bool { return &c.OIDC.Enabled })},
 }
 
 // Key paths used in messages.
@@ -510,53 +530,10 @@ func join(path, key string) string {
 func applyEnv(c *Config, getenv func(string) (string, bool)) error {
 	var errs []error
 	for _, ev := range EnvVars {
-		val, ok := getenv(ev.Name)
-		if !ok {
-			continue
-		}
-		var b *bool
-		switch ev.Key {
-		case keyJWTSecret:
-			c.BasicAuth.JWTSecret = val
-		case keyEmailDomain:
-			c.BasicAuth.ValidEmailDomain = val
-		case keyOIDCDiscoveryURL:
-			c.OIDC.DiscoveryURL = val
-		case keyOIDCClientID:
-			c.OIDC.ClientID = val
-		case keyOIDCClientSecret:
-			c.OIDC.ClientSecret = val
-		case keyOIDCCAFile:
-			c.OIDC.CAFile = val
-		case keyOIDCTenants:
-			c.OIDC.AllowedTenants = splitList(val)
-		case keyListen:
-			c.Listen = val
-		case keyPublicURL:
-			c.PublicURL = val
-		case keyDataDir:
-			c.DataDir = val
-		case keySignup:
-			c.Signup = val
-		case keyTrustedProxies:
-			c.TrustedProxies = splitList(val)
-		case keyOIDCVerifySSL:
-			b = &c.OIDC.VerifySSL
-		case keyBasicEnabled:
-			b = &c.BasicAuth.Enabled
-		case keyOIDCEnabled:
-			b = &c.OIDC.Enabled
-		default:
-			// Unreachable unless EnvVars and this switch diverge.
-			errs = append(errs, fmt.Errorf("config: environment variable %s: no handler for key %s", ev.Name, ev.Key))
-		}
-		if b != nil {
-			v, err := parseBool(val)
-			if err != nil {
+		if val, ok := getenv(ev.Name); ok {
+			if err := ev.set(c, val); err != nil {
 				errs = append(errs, fmt.Errorf("config: environment variable %s (%s): %w", ev.Name, ev.Key, err))
-				continue
 			}
-			*b = v
 		}
 	}
 	return errors.Join(errs...)
