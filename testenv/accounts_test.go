@@ -142,6 +142,9 @@ func TestInvalidLinksAreIndistinguishable(t *testing.T) {
 		cl := env.Client()
 		page := env.Get(cl, "/api/v1/auth/login")
 		r := env.Submit(cl, page, url.Values{"email": {email}, "password": {"wrong password"}})
+		if r.StatusCode != http.StatusUnauthorized || !strings.Contains(r.Body, "Incorrect email or password.") || !strings.Contains(r.Body, `name="password"`) {
+			t.Errorf("%s: status %d, want 401 with the common message and the form again", email, r.StatusCode)
+		}
 		// The CSRF token and the authorization request differ per browser
 		// and per request by design; everything else must be identical.
 		body := regexp.MustCompile(`name="(csrf|id)" value="[^"]*"`).ReplaceAllString(r.Body, "")

@@ -239,6 +239,9 @@ func TestSetDisabledRevokesSessions(t *testing.T) {
 	if got.Disabled || !got.SessionsNotBefore.Equal(disabledAt) {
 		t.Errorf("after enable: %v; want SessionsNotBefore still %v", got, disabledAt)
 	}
+	if err := s.SetDisabled(ctx, "nope", true); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetDisabled(unknown) error %v, want ErrNotFound", err)
+	}
 }
 
 func TestRemove(t *testing.T) {

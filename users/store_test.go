@@ -284,28 +284,6 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	}
 }
 
-func TestSetDisabled(t *testing.T) {
-	ctx := context.Background()
-	s, _ := newTestStore(t, Options{})
-	mustSignUp(t, s, "admin@example.com", "Admin", testPassword) // the last admin cannot be disabled
-	u := mustSignUp(t, s, "a@example.com", "A", testPassword)
-	if err := s.SetDisabled(ctx, u.ID, true); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Get(ctx, u.ID); !got.Disabled {
-		t.Error("not disabled")
-	}
-	if err := s.SetDisabled(ctx, u.ID, false); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Get(ctx, u.ID); got.Disabled {
-		t.Error("still disabled")
-	}
-	if err := s.SetDisabled(ctx, "nope", true); !errors.Is(err, ErrNotFound) {
-		t.Errorf("SetDisabled(unknown) error %v, want ErrNotFound", err)
-	}
-}
-
 func TestInjectedRandAndNow(t *testing.T) {
 	clock := newFakeClock()
 	// A deterministic stream: IDs and salts come from it.

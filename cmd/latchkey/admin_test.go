@@ -510,3 +510,27 @@ func TestAdminRefusesWhileServerRuns(t *testing.T) {
 	startServe(t, dir, freeAddr(t))
 	checkInUse(t, f)
 }
+
+// TestAdminNoOpChanges: asking for the state an account already has says
+// so, succeeds, and writes no audit line.
+func TestAdminNoOpChanges(t *testing.T) {
+	f := newAdminFixture(t)
+	f.ok(alicePassword+"\n", "users", "add", "alice@example.com", "--name", "Alice", "--password-stdin")
+	f.ok(bobPassword+"\n", "users", "add", "bob@example.com", "--name", "Bob", "--password-stdin")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"users", "set-role", "bob@example.com", "viewer"}, "bob@example.com is already viewer"},
+		{[]string{"users", "enable", "bob@example.com"}, "bob@example.com is already active"},
+	} {
+		code, out, errOut := f.admin("", tc.args...)
+		if code != 0 || !strings.Contains(out, tc.want) || strings.Contains(errOut, "audit:") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q and no audit line", tc.args, code, out, errOut, tc.want)
+		}
+	}
+	f.ok("", "users", "disable", "bob@example.com")
+	if code, out, errOut := f.admin("", "users", "disable", "bob@example.com"); code != 0 || !strings.Contains(out, "is already disabled") || strings.Contains(errOut, "audit:") {
+		t.Errorf("disable twice: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
